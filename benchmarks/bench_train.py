@@ -1,0 +1,333 @@
+"""Time the notebook's own training loop against PyTorch eager and the machine's float32 matmul peak.
+
+    python benchmarks/bench_train.py                       # 3 epochs, 3 interleaved repeats
+    python benchmarks/bench_train.py --epochs 5 --repeats 5
+    python benchmarks/bench_train.py --notebook            # also: the whole default notebook, wall time + peak memory
+
+What is timed, per repeat and in this order (so that background load hits all of them alike):
+1. ours:    the notebook's `train` (loaded from the notebook itself, never a copy) on the full 60,000
+            MNIST training images, 784-128-10, batch 128, lr 0.5, with its per-epoch evaluation on a
+            5,000-image dev set (the first 5,000 images of the official test file).
+2. pytorch: the same work in PyTorch eager on the CPU: nn.Linear, ReLU, nn.Linear, CrossEntropyLoss on
+            the logits, torch.optim.SGD, the same float32 data, one shuffle (permutation) per epoch,
+            consecutive batch slices, the per-batch loss/accuracy bookkeeping and the same dev evaluation.
+3. matmul:  the machine's float32 matmul peak, the median of several n x n @ n x n NumPy matmuls
+            (2 n^3 FLOPs each), through the same BLAS our loop uses; the same for torch, for reference.
+4. ceiling: only the matrix products of one epoch at batch 128 (X W1, A1 W2, A1^T dZ2, dZ2 W2^T, X^T dZ1),
+            with NumPy: the best a NumPy loop could do at this batch size.
+
+The medians over the repeats are reported. One epoch is 4*m*784*H + 6*m*H*10 FLOPs (forward
+2*m*784*H + 2*m*H*10, backward dW1 2*m*784*H, dW2 and dA1 2*m*H*10 each). Thread counts are left at
+the libraries' defaults and are printed with the BLAS in use.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from notebook_module import NOTEBOOK, notebook_functions  # noqa: E402
+
+N_IN, N_OUT = 784, 10
+HIDDEN, BATCH, LR = 128, 128, 0.5  # the notebook's defaults (HIDDEN_UNITS, BATCH_SIZE, LEARNING_RATE)
+DEV_SIZE = 5000  # images of the test file used as the per-epoch evaluation set (the notebook's DEV_SIZE)
+
+
+def epoch_flops(m, hidden=HIDDEN, n_in=N_IN, n_out=N_OUT):
+    """Matrix-product FLOPs of one training epoch over m images."""
+    return 4 * m * n_in * hidden + 6 * m * hidden * n_out
+
+
+def load_data(nb, train_size=None):
+    """(X, y, X_dev, y_dev): the MNIST training file (float32) and the first DEV_SIZE test images."""
+    X_u8, y = nb.load_mnist_csv(ROOT / "data" / "mnist_train.csv.gz")
+    X_test_u8, y_test = nb.load_mnist_csv(ROOT / "data" / "mnist_test.csv.gz")
+    if train_size is not None:
+        X_u8, y = X_u8[:train_size], y[:train_size]
+    return nb.to_float(X_u8), y, nb.to_float(X_test_u8[:DEV_SIZE]), y_test[:DEV_SIZE]
+
+
+def time_ours(nb, X, y, X_dev, y_dev, epochs, seed=0):
+    """Seconds per epoch of the notebook's train (whole call / epochs) and the final dev accuracy."""
+    start = time.perf_counter()
+    _, history = nb.train(X, y, X_dev, y_dev, hidden_units=HIDDEN, epochs=epochs, batch_size=BATCH, lr=LR,
+                          seed=seed, progress=False)
+    return (time.perf_counter() - start) / epochs, history["val_acc"][-1]
+
+
+def time_torch(X, y, X_dev, y_dev, epochs, seed=0):
+    """The same work in PyTorch eager: seconds per epoch (whole run / epochs) and the final dev accuracy."""
+    import torch
+    from torch import nn
+
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(X.shape[1], HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, N_OUT))
+    loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    X_dev_t, y_dev_t = torch.from_numpy(X_dev), torch.from_numpy(y_dev)
+    m = len(X_t)
+    history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": []}
+    for _ in range(epochs):
+        order = torch.randperm(m)
+        X_shuffled, y_shuffled = X_t[order], y_t[order]  # one shuffle per epoch, as in ours
+        loss_sum = correct = 0.0
+        for i in range(0, m, BATCH):
+            X_batch, y_batch = X_shuffled[i : i + BATCH], y_shuffled[i : i + BATCH]
+            logits = model(X_batch)
+            loss = loss_fn(logits, y_batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss_value = loss.item()  # ours checks every batch's loss for divergence, so torch reads it too
+            if not np.isfinite(loss_value):
+                raise FloatingPointError("pytorch diverged")
+            loss_sum += loss_value * len(X_batch)
+            correct += (logits.argmax(dim=1) == y_batch).sum().item()
+        with torch.no_grad():
+            logits = model(X_dev_t)
+            history["val_loss"].append(loss_fn(logits, y_dev_t).item())
+            history["val_acc"].append((logits.argmax(dim=1) == y_dev_t).float().mean().item())
+        history["train_loss"].append(loss_sum / m)
+        history["train_acc"].append(correct / m)
+    return (time.perf_counter() - start) / epochs, history["val_acc"][-1]
+
+
+def matmul_gflops(n=2048, calls=5, library="numpy"):
+    """Median GFLOP/s of n x n float32 matmuls (2 n^3 FLOPs each), with NumPy's BLAS or torch."""
+    rng = np.random.default_rng(0)
+    A, B = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    if library == "torch":
+        import torch
+
+        A, B = torch.from_numpy(A), torch.from_numpy(B)
+    A @ B  # warm-up: thread pool start, page faults of the result
+    seconds = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        A @ B
+        seconds.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(seconds) / 1e9
+
+
+def time_blas_ceiling(X, hidden=HIDDEN, batch=BATCH, seed=0):
+    """Seconds for only the matrix products of one epoch (NumPy, batch-sized operands): the BLAS ceiling."""
+    rng = np.random.default_rng(seed)
+    W1 = rng.standard_normal((X.shape[1], hidden), dtype=np.float32)
+    W2 = rng.standard_normal((hidden, N_OUT), dtype=np.float32)
+    start = time.perf_counter()
+    for i in range(0, len(X), batch):
+        X_batch = X[i : i + batch]
+        A1 = X_batch @ W1
+        dZ2 = A1 @ W2
+        A1.T @ dZ2
+        dZ1 = dZ2 @ W2.T
+        X_batch.T @ dZ1
+    return time.perf_counter() - start
+
+
+def machine_info():
+    """CPU, core count, library versions, BLAS and thread counts."""
+    from threadpoolctl import threadpool_info
+
+    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info["numpy_blas"] = [
+        {k: pool.get(k) for k in ("internal_api", "version", "architecture", "threading_layer", "num_threads")}
+        for pool in threadpool_info()
+        if pool.get("user_api") == "blas"
+    ]
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def run_benchmark(nb, X, y, X_dev, y_dev, epochs=3, repeats=3, matmul_n=2048, with_torch=True, log=print):
+    """Interleaved repeats of ours / pytorch / matmul peak / BLAS ceiling; returns the medians and all samples."""
+    m = len(X)
+    samples = {"ours_s": [], "torch_s": [], "peak_gflops": [], "torch_peak_gflops": [], "ceiling_s": []}
+    accuracy = {}
+    log("warm-up ...")
+    time_ours(nb, X[:2000], y[:2000], X_dev, y_dev, 1)
+    if with_torch:
+        time_torch(X[:2000], y[:2000], X_dev, y_dev, 1)
+    for r in range(repeats):
+        seconds, accuracy["ours"] = time_ours(nb, X, y, X_dev, y_dev, epochs)
+        samples["ours_s"].append(seconds)
+        if with_torch:
+            seconds, accuracy["pytorch"] = time_torch(X, y, X_dev, y_dev, epochs)
+            samples["torch_s"].append(seconds)
+            samples["torch_peak_gflops"].append(matmul_gflops(matmul_n, library="torch"))
+        samples["peak_gflops"].append(matmul_gflops(matmul_n))
+        samples["ceiling_s"].append(time_blas_ceiling(X))
+        log(f"repeat {r + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in samples.items() if v))
+    med = {k: statistics.median(v) for k, v in samples.items() if v}
+    flops = epoch_flops(m)
+    result = {
+        "train_images": m, "epochs": epochs, "matmul_n": matmul_n, "repeats": repeats, "batch": BATCH, "hidden": HIDDEN,
+        "epoch_gflop": flops / 1e9,
+        "ours_s_per_epoch": med["ours_s"],
+        "ours_gflops": flops / med["ours_s"] / 1e9,
+        "peak_gflops": med["peak_gflops"],
+        "ours_fraction_of_peak": flops / med["ours_s"] / 1e9 / med["peak_gflops"],
+        "ceiling_s_per_epoch": med["ceiling_s"],
+        "ceiling_fraction_of_peak": flops / med["ceiling_s"] / 1e9 / med["peak_gflops"],
+        "ours_dev_acc": accuracy["ours"],
+        "samples": samples,
+    }
+    if with_torch:
+        result.update({
+            "torch_s_per_epoch": med["torch_s"],
+            "torch_gflops": flops / med["torch_s"] / 1e9,
+            "torch_peak_gflops": med["torch_peak_gflops"],
+            "ratio_ours_over_torch": med["ours_s"] / med["torch_s"],
+            "torch_dev_acc": accuracy["pytorch"],
+        })
+    return result
+
+
+def _parse_time_v(text):
+    """Wall seconds and max RSS (MiB) from GNU time -v output."""
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):(\d+(?:\.\d+)?)", text)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    hours, minutes, secs = (float(g) if g else 0.0 for g in wall.groups())
+    return hours * 3600 + minutes * 60 + secs, int(rss.group(1)) / 1024
+
+
+def _notebook_outputs(path):
+    """Test accuracy (%) and the training seconds printed by the executed notebook, where found."""
+    text = "".join(
+        "".join(out.get("text", "")) for cell in json.loads(Path(path).read_text())["cells"] for out in cell.get("outputs", [])
+    )
+    test = re.search(r"test accuracy: ([\d.]+)%", text)
+    trained = re.search(r"trained \d+ epochs in ([\d.]+) s", text)
+    return (float(test.group(1)) if test else None), (float(trained.group(1)) if trained else None)
+
+
+def run_notebook(extra_params=(), log=print):
+    """Execute the default notebook (no going further, no appendix) with papermill into a temp folder.
+
+    Returns wall seconds, max RSS in MiB of the largest process (the kernel), test accuracy and training seconds.
+    Tracked files are never written: the model, the figures and the executed copy go to the temp folder.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.ipynb"
+        papermill = shutil.which("papermill", path=str(Path(sys.executable).parent)) or shutil.which("papermill")
+        params = {"RUN_GOING_FURTHER": False, "RUN_APPENDIX": False, "MODEL_PATH": f"{tmp}/model.npz",
+                  "BEST_MODEL_PATH": f"{tmp}/best.npz", "IMAGES_DIR": f"{tmp}/images", **dict(extra_params)}
+        cmd = [papermill, str(NOTEBOOK), str(out), "--cwd", str(ROOT), "--log-level", "WARNING"]
+        for k, v in params.items():
+            cmd += ["-p", k, str(v)]
+        gnu_time = Path("/usr/bin/time")
+        if gnu_time.exists():
+            cmd = [str(gnu_time), "-v"] + cmd
+        log("running: " + " ".join(cmd))
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"the notebook failed:\n{proc.stderr[-3000:]}")
+        if gnu_time.exists():
+            wall, rss_mib = _parse_time_v(proc.stderr)
+        else:  # the kernel is a child of papermill: RUSAGE_CHILDREN's ru_maxrss is the largest single process
+            rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        test_acc, train_s = _notebook_outputs(out)
+    return {"wall_s": wall, "max_rss_mib": rss_mib, "test_acc_pct": test_acc, "train_s": train_s}
+
+
+def markdown_table(result, info, notebook=None):
+    """The summary as a markdown table."""
+    r = result
+    rows = [
+        ("ours (notebook `train`), s / epoch", f"{r['ours_s_per_epoch']:.3f}",
+         f"{r['ours_gflops']:.1f} GFLOP/s, dev acc {r['ours_dev_acc']:.4f}"),
+    ]
+    if "torch_s_per_epoch" in r:
+        rows += [
+            ("PyTorch eager, s / epoch", f"{r['torch_s_per_epoch']:.3f}",
+             f"{r['torch_gflops']:.1f} GFLOP/s, dev acc {r['torch_dev_acc']:.4f}"),
+            ("ratio ours / PyTorch", f"{r['ratio_ours_over_torch']:.2f}", "goal <= 0.5"),
+        ]
+    rows += [
+        ("float32 matmul peak (NumPy), GFLOP/s", f"{r['peak_gflops']:.1f}",
+         f"{r['matmul_n']}^3 matmul" + (f"; torch: {r['torch_peak_gflops']:.1f}" if "torch_peak_gflops" in r else "")),
+        ("ours, fraction of the peak", f"{100 * r['ours_fraction_of_peak']:.0f} %", "goal >= 50 %"),
+        ("matmuls alone at batch 128, fraction of the peak", f"{100 * r['ceiling_fraction_of_peak']:.0f} %",
+         f"{r['ceiling_s_per_epoch']:.3f} s / epoch: the BLAS ceiling"),
+    ]
+    if notebook:
+        rows += [
+            ("default notebook, wall s", f"{notebook['wall_s']:.1f}",
+             f"training {notebook['train_s']} s, test acc {notebook['test_acc_pct']} %; goal <= 60 s"),
+            ("default notebook, peak memory MiB", f"{notebook['max_rss_mib']:.0f}", "goal <= 1024 MiB"),
+        ]
+    blas = "; ".join(f"{p['internal_api']} {p['version']} {p['architecture']} {p['num_threads']} threads"
+                     for p in info["numpy_blas"])
+    lines = [
+        f"{info['cpu']}, {info['cores']} cores; NumPy {info['numpy']} ({blas}); torch {info.get('torch')} "
+        f"({info.get('torch_threads')} threads)",
+        f"{r['train_images']:,} images, 784-{r['hidden']}-10, batch {r['batch']}, {r['epochs']} epochs, "
+        f"median of {r['repeats']} interleaved repeats; one epoch = {r['epoch_gflop']:.2f} GFLOP",
+        "",
+        "| measure | value | note |",
+        "|---|---:|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per timed run (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported (default 3)")
+    parser.add_argument("--notebook", action="store_true", help="also run the whole default notebook (papermill)")
+    parser.add_argument("--train-size", type=int, default=None, help="use only this many training images (default all)")
+    parser.add_argument("--matmul-n", type=int, default=2048, help="size of the square matmul for the peak")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch (if it is not installed)")
+    parser.add_argument("--json", type=Path, default=None, help="also write all results to this JSON file")
+    args = parser.parse_args(argv)
+
+    info = machine_info()
+    print(json.dumps(info))
+    nb = notebook_functions()
+    start = time.perf_counter()
+    X, y, X_dev, y_dev = load_data(nb, args.train_size)
+    print(f"data: {X.shape} {X.dtype}, dev {X_dev.shape}, loaded in {time.perf_counter() - start:.1f} s")
+    result = run_benchmark(nb, X, y, X_dev, y_dev, epochs=args.epochs, repeats=args.repeats, matmul_n=args.matmul_n,
+                           with_torch=not args.no_torch and info["torch"] is not None)
+    notebook = run_notebook() if args.notebook else None
+    print()
+    print(markdown_table(result, info, notebook))
+    if args.json:
+        args.json.write_text(json.dumps({"info": info, "result": result, "notebook": notebook}, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Load the notebook's own code as a Python module (used by the tests and the benchmarks).
+
+How: `notebook_functions()` reads neural_network_from_scratch.ipynb, turns each code cell's IPython
+syntax (`%pip ...`) into plain Python with IPython's own transformer, and executes only the cells'
+top-level imports and `def`/`class` statements in a fresh module. So callers get exactly the
+functions a learner reads in the notebook, without loading data or training anything.
+"""
+
+import ast
+import json
+import types
+from pathlib import Path
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "neural_network_from_scratch.ipynb"
+
+
+def notebook_functions(path=NOTEBOOK):
+    """Import the notebook's imports, functions and classes as a module."""
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    transform = TransformerManager().transform_cell
+    keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
+    body = []
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            tree = ast.parse(transform("".join(cell["source"])))
+            body += [node for node in tree.body if isinstance(node, keep)]
+    module = types.ModuleType("notebook")
+    module.__file__ = str(path)
+    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), module.__dict__)
+    return module
