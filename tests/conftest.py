@@ -1,5 +1,6 @@
 """Shared fixtures. The tests run the notebook's own code, never a copy of it: see notebook_module.py."""
 
+import numpy as np
 import pytest
 
 from notebook_module import ROOT, notebook_functions
@@ -19,3 +20,17 @@ def mnist_small(nb):
     X_test_u8, y_test = nb.load_mnist_csv(DATA / "mnist_test.csv.gz")
     X = nb.to_float(X_test_u8)
     return X[:5000], y_test[:5000], X[5000:], y_test[5000:]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def small_net(nb, rng):
+    """A float64 6-5-4 network with a batch of 9 examples."""
+    params = nb.init_params(6, 5, 4, rng, dtype=np.float64)
+    X = rng.standard_normal((9, 6))
+    Y = nb.one_hot(rng.integers(0, 4, size=9), 4).astype(np.float64)
+    return params, X, Y

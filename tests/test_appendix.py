@@ -3,22 +3,8 @@
 import numpy as np
 import pytest
 
-# The appendix's toy settings (its settings cell is not visible to the tests, so they are repeated here).
+# The appendix's toy settings (the notebook's parameters cell is not executed by the tests, so they are repeated here).
 TOY = {"hidden_units": 16, "epochs": 300, "batch_size": 20, "lr": 0.5}
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
-@pytest.fixture
-def small_net(nb, rng):
-    """A float64 6-5-4 network with a batch of 9 examples."""
-    params = nb.init_params(6, 5, 4, rng, dtype=np.float64)
-    X = rng.standard_normal((9, 6))
-    Y = nb.one_hot(rng.integers(0, 4, size=9), 4).astype(np.float64)
-    return params, X, Y
 
 
 def train_toy(nb, X, y, seed=0):

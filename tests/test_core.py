@@ -4,20 +4,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
-@pytest.fixture
-def small_net(nb, rng):
-    """A float64 6-5-4 network with a batch of 9 examples."""
-    params = nb.init_params(6, 5, 4, rng, dtype=np.float64)
-    X = rng.standard_normal((9, 6))
-    Y = nb.one_hot(rng.integers(0, 4, size=9), 4).astype(np.float64)
-    return params, X, Y
-
-
 def test_init_params_shapes_dtype_and_he_scale(nb, rng):
     params = nb.init_params(784, 128, 10, rng)
     assert {k: v.shape for k, v in params.items()} == {"W1": (784, 128), "b1": (128,), "W2": (128, 10), "b2": (10,)}
