@@ -58,8 +58,8 @@ def load_data(nb, train_size=None):
     X_test_u8, y_test = nb.load_mnist_csv(ROOT / "data" / "mnist_test.csv.gz")
     if train_size is not None:
         X_u8, y = X_u8[:train_size], y[:train_size]
-    # load_mnist_csv returns pandas' column-major layout; the notebook trains on the rows that split_dev
-    # gathers, which are row-major (one image contiguous in memory), so we use row-major data too
+    # row-major (one image contiguous in memory), as the notebook trains on; a no-op with the current loader,
+    # but older notebook versions (--ipynb) returned pandas' column-major layout, where row gathers are slow
     X_u8, X_dev_u8 = np.ascontiguousarray(X_u8), np.ascontiguousarray(X_test_u8[:DEV_SIZE])
     return nb.to_float(X_u8), y, nb.to_float(X_dev_u8), y_test[:DEV_SIZE]
 

@@ -22,6 +22,12 @@ def mnist_small(nb):
     return X[:5000], y_test[:5000], X[5000:], y_test[5000:]
 
 
+@pytest.fixture(scope="session")
+def model(nb):
+    """The committed mnist_model.npz, read with the notebook's load_model."""
+    return nb.load_model(ROOT / "mnist_model.npz")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -8,12 +8,11 @@ import matplotlib
 import numpy as np
 import pytest
 
+from notebook_module import NOTEBOOK, ROOT
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "neural_network_from_scratch.ipynb"
-MODEL = ROOT / "mnist_model.npz"
 FIGURES = [  # saved by the notebook into images/ and shown in its outputs
     "confusion_matrix.png",
     "confident_mistakes.png",
@@ -36,11 +35,6 @@ def figure_cells_without_images(notebook_path, names=FIGURES):
         if len(found) != 1 or not has_png:
             missing.append(name if found else f"{name} (no cell saves it)")
     return missing
-
-
-@pytest.fixture(scope="module")
-def model(nb):
-    return nb.load_model(MODEL)
 
 
 @pytest.fixture(scope="module")

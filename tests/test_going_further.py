@@ -4,12 +4,10 @@ The two-step optimizer values below were worked out by hand from the formulas in
 (not by calling the notebook's functions), for theta = [1, -2], gradients g1 = [0.5, 1] then g2 = [-1, 2].
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from notebook_module import ROOT
 
 
 def as_params(*arrays):

@@ -1,21 +1,14 @@
 """Section 14 (try your own digit): preprocess_image and each of its steps, on synthetic pages and on
 MNIST test digits turned into "photos", read by the committed model."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "mnist_model.npz"
+from notebook_module import ROOT
+
 EXAMPLE = ROOT / "images" / "my_digit.png"
 EXAMPLE_LABEL = 2  # the digit drawn in images/my_digit.png
-
-
-@pytest.fixture(scope="module")
-def model(nb):
-    return nb.load_model(MODEL)
 
 
 def page_with_bar(shape=(60, 50), paper=0.9, ink=0.1, rows=slice(10, 30), cols=slice(20, 26)):
