@@ -5,6 +5,7 @@ Never asserts a timing (those belong in the benchmark's own output, see benchmar
 
 import sys
 
+import numpy as np
 import pytest
 
 from notebook_module import ROOT
@@ -26,6 +27,14 @@ def test_parse_gnu_time_output():
     assert rss_mib == pytest.approx(512)
 
 
+@pytest.mark.parametrize("shuffle", ["gather", "copy"])
+def test_floor_does_the_work_and_leaves_the_data_alone(mnist_small, shuffle):
+    X = mnist_small[0][:1000]
+    before = X.copy()
+    assert bench_train.time_floor(X, shuffle) > 0
+    np.testing.assert_array_equal(X, before)
+
+
 def test_benchmark_runs_and_reports(nb, mnist_small):
     pytest.importorskip("torch")
     pytest.importorskip("threadpoolctl")
@@ -35,7 +44,8 @@ def test_benchmark_runs_and_reports(nb, mnist_small):
     )
     for stat in ("median", "best"):
         numbers = result[stat]
-        for key in ("ours_s", "torch_s", "ratio_ours_over_torch", "peak_gflops", "ours_fraction_of_peak", "ceiling_s"):
+        keys = "ours_s torch_s ratio_ours_over_torch peak_gflops ours_fraction_of_peak ceiling_s floor_gather_s"
+        for key in (keys + " floor_copy_s floor_gather_fraction_of_peak floor_copy_fraction_of_peak").split():
             assert numbers[key] > 0, (stat, key)
         assert numbers["ratio_ours_over_torch"] == pytest.approx(numbers["ours_s"] / numbers["torch_s"])
     assert len(result["samples"]["ours_s"]) == len(result["samples"]["torch_s"]) == 2
@@ -48,3 +58,4 @@ def test_benchmark_runs_and_reports(nb, mnist_small):
     assert rows[0].startswith("| measure | median | best of 2 |")
     assert any(row.startswith("| ratio ours / PyTorch |") for row in rows)
     assert any(row.startswith("| ours, fraction of the NumPy peak |") for row in rows)
+    assert any(row.startswith("| floor, gathering, fraction of the peak |") for row in rows)
