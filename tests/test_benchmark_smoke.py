@@ -48,6 +48,7 @@ def test_benchmark_runs_and_reports(nb, mnist_small):
         for key in (keys + " floor_copy_s floor_gather_fraction_of_peak floor_copy_fraction_of_peak").split():
             assert numbers[key] > 0, (stat, key)
         assert numbers["ratio_ours_over_torch"] == pytest.approx(numbers["ours_s"] / numbers["torch_s"])
+        assert numbers["ratio_floor_over_torch"] == pytest.approx(numbers["floor_gather_s"] / numbers["torch_s"])
     assert len(result["samples"]["ours_s"]) == len(result["samples"]["torch_s"]) == 2
     assert 0 <= result["ours_dev_acc"] <= 1 and 0 <= result["torch_dev_acc"] <= 1
 
