@@ -140,6 +140,15 @@ def matmul_gflops(n=2048, calls=5, library="numpy"):
     return 2 * n**3 / statistics.median(seconds) / 1e9
 
 
+def batch_products(X_batch, W1, W2):
+    """The five matrix products of one training step (X W1, A1 W2, A1^T dZ2, dZ2 W2^T, X^T dZ1): (dW1, dW2)."""
+    A1 = X_batch @ W1
+    dZ2 = A1 @ W2
+    dW2 = A1.T @ dZ2
+    dZ1 = dZ2 @ W2.T
+    return X_batch.T @ dZ1, dW2
+
+
 def time_blas_ceiling(X, hidden=HIDDEN, batch=BATCH, seed=0):
     """Seconds for only the matrix products of one epoch (NumPy, batch-sized operands): the BLAS ceiling."""
     rng = np.random.default_rng(seed)
@@ -147,12 +156,7 @@ def time_blas_ceiling(X, hidden=HIDDEN, batch=BATCH, seed=0):
     W2 = rng.standard_normal((hidden, N_OUT), dtype=np.float32)
     start = time.perf_counter()
     for i in range(0, len(X), batch):
-        X_batch = X[i : i + batch]
-        A1 = X_batch @ W1
-        dZ2 = A1 @ W2
-        A1.T @ dZ2
-        dZ1 = dZ2 @ W2.T
-        X_batch.T @ dZ1
+        batch_products(X[i : i + batch], W1, W2)
     return time.perf_counter() - start
 
 
@@ -169,21 +173,15 @@ def time_floor(X, shuffle="gather", hidden=HIDDEN, batch=BATCH, lr=LR, seed=0):
     m = len(X)
     W1 = (rng.standard_normal((X.shape[1], hidden)) * 0.05).astype(np.float32)
     W2 = (rng.standard_normal((hidden, N_OUT)) * 0.05).astype(np.float32)
-    buffer = None
-    if shuffle == "copy":
-        buffer = np.zeros_like(X)
-        buffer.fill(1)  # touch every page of the buffer before the clock starts: made once, reused every epoch
+    # made once, reused every epoch; ones_like writes it, so its pages exist before the clock starts
+    buffer = np.ones_like(X) if shuffle == "copy" else None
     start = time.perf_counter()
     order = rng.permutation(m)
     if shuffle == "copy":
         np.take(X, order, axis=0, out=buffer, mode="clip")  # mode="clip": no bounds-check buffering
     for i in range(0, m, batch):
         X_batch = buffer[i : i + batch] if shuffle == "copy" else X[order[i : i + batch]]
-        A1 = X_batch @ W1
-        dZ2 = A1 @ W2
-        dW2 = A1.T @ dZ2
-        dZ1 = dZ2 @ W2.T
-        dW1 = X_batch.T @ dZ1
+        dW1, dW2 = batch_products(X_batch, W1, W2)
         W1 -= lr * 1e-6 * dW1  # tiny steps: the values must stay finite, the memory traffic is what counts
         W2 -= lr * 1e-6 * dW2
     return time.perf_counter() - start
@@ -256,8 +254,17 @@ def run_benchmark(
     nb_other: the functions of another version of the notebook (e.g. before a change), timed right after ours.
     """
     m = len(X)
-    names = "ours other torch peak_gflops torch_peak_gflops ceiling floor_gather floor_copy".split()
-    samples = {name if name.endswith("gflops") else f"{name}_s": [] for name in names}
+    keys = (
+        "ours_s",
+        "other_s",
+        "torch_s",
+        "peak_gflops",
+        "torch_peak_gflops",
+        "ceiling_s",
+        "floor_gather_s",
+        "floor_copy_s",
+    )
+    samples = {k: [] for k in keys}
     accuracy = {}
     busy0, own0, wall0 = machine_busy_seconds(), own_cpu_seconds(), time.perf_counter()
     log("warm-up ...")
