@@ -2,19 +2,27 @@
 
 How: `notebook_functions()` reads neural_network_from_scratch.ipynb, turns each code cell's IPython
 syntax (`%pip ...`) into plain Python with IPython's own transformer, and executes only the cells'
-top-level imports and `def`/`class` statements in a fresh module. So callers get exactly the
-functions a learner reads in the notebook, without loading data or training anything.
+top-level imports (also optional ones: `try: import x` / `except ImportError: x = None`) and `def`/`class`
+statements in a fresh module. So callers get exactly the functions a learner reads in the notebook, without
+loading data or training anything.
 """
 
 import ast
 import json
+import os
 import types
 from pathlib import Path
 
 from IPython.core.inputtransformer2 import TransformerManager
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "neural_network_from_scratch.ipynb"
+# NN_NOTEBOOK points the tests at another copy of the notebook (e.g. a draft being edited)
+NOTEBOOK = Path(os.environ.get("NN_NOTEBOOK", ROOT / "neural_network_from_scratch.ipynb"))
+
+
+def optional_import(node):
+    """True for `try: import x / except ImportError: x = None`, the notebook's way to import an optional package."""
+    return isinstance(node, ast.Try) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in node.body)
 
 
 def notebook_functions(path=NOTEBOOK):
@@ -26,7 +34,7 @@ def notebook_functions(path=NOTEBOOK):
     for cell in cells:
         if cell["cell_type"] == "code":
             tree = ast.parse(transform("".join(cell["source"])))
-            body += [node for node in tree.body if isinstance(node, keep)]
+            body += [node for node in tree.body if isinstance(node, keep) or optional_import(node)]
     module = types.ModuleType("notebook")
     module.__file__ = str(path)
     exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), module.__dict__)

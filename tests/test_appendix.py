@@ -38,39 +38,49 @@ def test_sigmoid_derivative_matches_numerical_gradient(nb, rng):
 
 def test_forward_with_sigmoid_stores_it_and_rejects_unknown_activations(nb, small_net):
     params, X, _ = small_net
-    P, cache = nb.forward(params, X, activation="sigmoid")
+    P, cache = nb.forward_with(params, X, "sigmoid")
     np.testing.assert_array_equal(cache["A1"], nb.sigmoid(cache["Z1"]))
     assert cache["activation"] == "sigmoid"
     np.testing.assert_allclose(P.sum(axis=1), 1)
-    assert nb.forward(params, X)[1]["activation"] == "relu"  # the default is unchanged
     with pytest.raises(ValueError, match="activation"):
-        nb.forward(params, X, activation="tanh")
-    with pytest.raises(ValueError, match="loss_name"):
-        nb.backward(params, cache, np.zeros_like(P), loss_name="hinge")
+        nb.forward_with(params, X, "tanh")
+
+
+def test_the_relu_variant_is_exactly_the_core(nb, small_net):
+    """forward_with / backward_with with ReLU and cross-entropy give the core's forward and backward, bit for bit."""
+    params, X, Y = small_net
+    P, cache = nb.forward(params, X)
+    P_with, cache_with = nb.forward_with(params, X, "relu")
+    np.testing.assert_array_equal(P, P_with)
+    grads, grads_with = nb.backward(params, cache, Y), nb.backward_with(params, cache_with, nb.cross_entropy_dZ2(P, Y))
+    assert grads.keys() == grads_with.keys()
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], grads_with[k])
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
-@pytest.mark.parametrize("loss_name", ["cross_entropy", "mse"])
-def test_backward_matches_numerical_gradient_for_every_activation_and_loss(nb, small_net, activation, loss_name):
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_backward_matches_numerical_gradient_for_every_activation_and_loss(nb, small_net, activation, loss):
     params, X, Y = small_net
-    errors = nb.network_gradient_check(params, X, Y, activation, loss_name)
+    loss_fns = {"cross_entropy": (nb.cross_entropy, nb.cross_entropy_dZ2), "mse": (nb.mean_squared_error, nb.mse_grad)}
+    errors = nb.network_gradient_check(params, X, Y, activation, *loss_fns[loss])
     assert set(errors) == {"W1", "b1", "W2", "b2"}
     assert max(errors.values()) < 1e-7, errors
 
 
-def test_network_gradient_check_defaults_agree_with_section_7(nb, small_net):
+def test_network_gradient_check_with_relu_agrees_with_section_7(nb, small_net):
     params, X, Y = small_net
-    assert nb.network_gradient_check(params, X, Y) == pytest.approx(nb.gradient_check(params, X, Y), rel=1e-6)
+    assert nb.network_gradient_check(params, X, Y, "relu") == pytest.approx(nb.gradient_check(params, X, Y), rel=1e-6)
 
 
 def test_the_checks_have_teeth(nb, small_net):
     """A backward that used ReLU's derivative for a sigmoid network would be caught."""
     params, X, Y = small_net
-    _, cache = nb.forward(params, X, activation="sigmoid")
+    P, cache = nb.forward_with(params, X, "sigmoid")
     wrong = dict(cache, activation="relu")  # sigmoid forward, ReLU backward
-    grads = nb.backward(params, wrong, Y)
+    grads = nb.backward_with(params, wrong, nb.cross_entropy_dZ2(P, Y))
     work = {k: v.copy() for k, v in params.items()}
-    numeric = nb.numerical_gradient(lambda: nb.cross_entropy(nb.forward(work, X, "sigmoid")[0], Y), work["W1"])
+    numeric = nb.numerical_gradient(lambda: nb.cross_entropy(nb.forward_with(work, X, "sigmoid")[0], Y), work["W1"])
     assert nb.rel_error(grads["W1"], numeric) > 1e-2
 
 
@@ -165,10 +175,10 @@ def test_linear_model_gradient(nb, rng):
 
 def test_linear_model_cannot_learn_xor_or_the_moons(nb):
     X, y = nb.make_xor()
-    params = nb.train_linear(X, y, n_classes=2, steps=1000, lr=0.5)
+    params = nb.train_linear(X, y, 2, epochs=1000, batch_size=len(X), lr=0.5, seed=0)
     assert nb.accuracy(nb.linear_forward(params, X)[0].argmax(axis=1), y) <= 0.75  # at most 3 of the 4 points
     X, y = nb.make_moons(200, 0.1, seed=0)
-    params = nb.train_linear(X, y, n_classes=2, steps=1000, lr=0.5)
+    params = nb.train_linear(X, y, 2, epochs=1000, batch_size=len(X), lr=0.5, seed=0)
     assert nb.accuracy(nb.linear_forward(params, X)[0].argmax(axis=1), y) < 0.95
 
 
@@ -176,7 +186,7 @@ def test_linear_model_does_learn_a_linearly_separable_problem(nb):
     """So its failure on XOR is the model's limit, not a bug: AND is separable by a line."""
     X, _ = nb.make_xor()
     y_and = (X[:, 0] * X[:, 1]).astype(np.int64)
-    params = nb.train_linear(X, y_and, n_classes=2, steps=1000, lr=0.5)
+    params = nb.train_linear(X, y_and, 2, epochs=1000, batch_size=len(X), lr=0.5, seed=0)
     assert nb.accuracy(nb.linear_forward(params, X)[0].argmax(axis=1), y_and) == 1.0
 
 
@@ -210,10 +220,11 @@ def test_train_starts_from_init_params_with_the_same_seed(nb, mnist_small):
         np.testing.assert_allclose(params[k], start[k], atol=1e-20)
 
 
-@pytest.mark.parametrize("activation, loss_name", [("sigmoid", "cross_entropy"), ("relu", "mse")])
-def test_train_learns_mnist_with_sigmoid_or_mse(nb, mnist_small, activation, loss_name):
+@pytest.mark.parametrize("activation, loss", [("sigmoid", "cross_entropy"), ("relu", "mse")])
+def test_train_recipe_learns_mnist_with_sigmoid_or_mse(nb, mnist_small, activation, loss):
     X, y, X_val, y_val = mnist_small
-    params, history = nb.train(
+    dZ2_fn = nb.mse_grad if loss == "mse" else nb.cross_entropy_dZ2
+    params, history = nb.train_recipe(
         X,
         y,
         X_val[:2000],
@@ -224,13 +235,21 @@ def test_train_learns_mnist_with_sigmoid_or_mse(nb, mnist_small, activation, los
         lr=0.5,
         seed=0,
         progress=False,
-        activation=activation,
-        loss_name=loss_name,
+        **nb.variant(activation, dZ2_fn),
     )
     assert history["train_loss"][-1] < history["train_loss"][0]
-    P, _ = nb.forward(params, X_val[:2000], activation)
-    assert nb.accuracy(P.argmax(axis=1), y_val[:2000]) == pytest.approx(history["val_acc"][-1])
-    assert history["val_acc"][-1] > 0.75
+    P, _ = nb.forward_with(params, X_val[:2000], activation)
+    assert nb.accuracy(P.argmax(axis=1), y_val[:2000]) == pytest.approx(max(history["val_acc"]))
+    assert max(history["val_acc"]) > 0.75
+
+
+def test_train_recipe_refuses_dropout_with_a_variant(nb, mnist_small):
+    X, y, _, _ = mnist_small
+    with pytest.raises(ValueError, match="dropout"):
+        nb.train_recipe(
+            X[:100], y[:100], X[:10], y[:10], hidden_units=8, epochs=1, batch_size=50, lr=0.1, seed=0,
+            dropout=0.5, progress=False, **nb.variant("sigmoid"),
+        )  # fmt: skip
 
 
 def test_gradient_sizes_show_the_vanishing_gradient(nb, mnist_small):

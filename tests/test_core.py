@@ -74,9 +74,11 @@ def test_untrained_loss_is_about_ln10(nb, mnist_small, rng):
 
 def test_backward_shapes_match_params(nb, small_net):
     params, X, Y = small_net
-    grads = nb.backward(params, nb.forward(params, X)[1], Y)
-    assert grads.keys() == params.keys()
+    _, cache = nb.forward(params, X)
+    grads = nb.backward(params, cache, Y)
+    assert grads.keys() == params.keys() | {"Z2", "A1", "Z1"}  # the parameters' gradients and the intermediates'
     assert all(grads[k].shape == params[k].shape for k in params)
+    assert all(grads[k].shape == cache[k].shape for k in ("Z2", "A1", "Z1"))
 
 
 def test_backward_matches_numerical_gradient(nb, small_net):

@@ -40,20 +40,20 @@ def test_adam_two_steps_by_hand_with_bias_correction(nb):
     #        s_hat = s / (1 - 0.998001) = [0.625187594, 2.500750375]; sqrt = [0.790688051, 1.581375087]
     #        theta = [0.9 + 0.1 * 0.366103540, -2.1 - 0.1 * 0.965182010] = [0.936610354, -2.196518201]
     theta, g1, g2 = as_params([1.0, -2.0], [0.5, 1.0], [-1.0, 2.0])
-    state = {"m": nb.zeros_like_params(theta), "s": nb.zeros_like_params(theta)}
+    state = {"mu": nb.zeros_like_params(theta), "nu": nb.zeros_like_params(theta)}
     nb.adam_update(theta, g1, state, lr=0.1, t=1, beta1=0.9, beta2=0.999, eps=1e-8)
-    np.testing.assert_allclose(state["m"]["theta"], [0.05, 0.1], rtol=1e-12)
-    np.testing.assert_allclose(state["s"]["theta"], [0.00025, 0.001], rtol=1e-12)
+    np.testing.assert_allclose(state["mu"]["theta"], [0.05, 0.1], rtol=1e-12)
+    np.testing.assert_allclose(state["nu"]["theta"], [0.00025, 0.001], rtol=1e-12)
     np.testing.assert_allclose(theta["theta"], [0.900000002, -2.099999999], rtol=0, atol=1e-9)
     nb.adam_update(theta, g2, state, lr=0.1, t=2, beta1=0.9, beta2=0.999, eps=1e-8)
-    np.testing.assert_allclose(state["m"]["theta"], [-0.055, 0.29], rtol=1e-12)
-    np.testing.assert_allclose(state["s"]["theta"], [0.00124975, 0.004999], rtol=1e-12)
+    np.testing.assert_allclose(state["mu"]["theta"], [-0.055, 0.29], rtol=1e-12)
+    np.testing.assert_allclose(state["nu"]["theta"], [0.00124975, 0.004999], rtol=1e-12)
     np.testing.assert_allclose(theta["theta"], [0.936610354, -2.196518201], rtol=0, atol=1e-9)
 
 
 def test_adam_first_step_is_lr_whatever_the_gradient_scale(nb):
     theta, grad = as_params([0.0, 0.0, 0.0], [1e-3, 1.0, -1e3])
-    state = {"m": nb.zeros_like_params(theta), "s": nb.zeros_like_params(theta)}
+    state = {"mu": nb.zeros_like_params(theta), "nu": nb.zeros_like_params(theta)}
     nb.adam_update(theta, grad, state, lr=0.01, t=1)
     np.testing.assert_allclose(theta["theta"], [-0.01, -0.01, 0.01], rtol=1e-4)
 
@@ -64,7 +64,7 @@ def test_optimizers_keep_float32_and_lower_the_loss(nb, mnist_small):
     for name in ("momentum", "adam"):
         params = nb.init_params(784, 32, 10, np.random.default_rng(0))
         velocity = nb.zeros_like_params(params)
-        state = {"m": nb.zeros_like_params(params), "s": nb.zeros_like_params(params)}
+        state = {"mu": nb.zeros_like_params(params), "nu": nb.zeros_like_params(params)}
         before = nb.cross_entropy(nb.forward(params, X)[0], Y)
         for t in range(1, 21):
             grads = nb.backward(params, nb.forward(params, X)[1], Y)
@@ -265,3 +265,11 @@ def test_best_model_reaches_98_3_percent_on_the_official_test_set(nb):
     assert nb.accuracy(nb.predict(params, nb.to_float(X)), y) >= 0.983
     with np.load(ROOT / "mnist_model_best.npz", allow_pickle=False) as f:
         assert {"recipe", "epochs", "seed", "test_accuracy"} <= set(f.files), "saved with its settings"
+
+
+def test_shift_images_moves_each_image_down_and_right_by_its_own_offset(nb):
+    X = np.zeros((2, 784), dtype=np.float32)
+    X[:, 14 * 28 + 14] = 1  # one inked pixel at row 14, column 14
+    moved = nb.shift_images(X, np.array([1, -2]), np.array([2, 0]), max_shift=2).reshape(2, 28, 28)
+    assert moved[0, 15, 16] == 1 and moved[0].sum() == 1  # down 1, right 2
+    assert moved[1, 12, 14] == 1 and moved[1].sum() == 1  # up 2
