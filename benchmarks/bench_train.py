@@ -352,7 +352,7 @@ def _notebook_outputs(path):
 
 
 def run_notebook(extra_params=(), path=NOTEBOOK, log=print):
-    """Execute the default notebook (no going further, no appendix) with papermill into a temp folder.
+    """Execute the default notebook (no going further, no going deeper, no appendix) with papermill into a temp folder.
 
     Returns wall seconds, max RSS in MiB of the largest process (the kernel), test accuracy and training seconds.
     Tracked files are never written: the model, the figures and the executed copy go to the temp folder.
@@ -362,8 +362,10 @@ def run_notebook(extra_params=(), path=NOTEBOOK, log=print):
         papermill = shutil.which("papermill", path=str(Path(sys.executable).parent)) or shutil.which("papermill")
         params = {
             "RUN_GOING_FURTHER": False,
+            "RUN_GOING_DEEPER": False,
             "RUN_APPENDIX": False,
             "MODEL_PATH": f"{tmp}/model.npz",
+            "DEEP_MODEL_PATH": f"{tmp}/deep.npz",
             "BEST_MODEL_PATH": f"{tmp}/best.npz",
             "IMAGES_DIR": f"{tmp}/images",
             **dict(extra_params),

@@ -85,6 +85,18 @@ def test_every_name_is_defined_in_an_earlier_cell():
     assert not late, "\n".join(late)
 
 
+def test_no_function_or_class_is_defined_twice():
+    """A later cell redefining a function would silently change what every earlier cell's name means."""
+    where = {}
+    for i, cell in enumerate(CELLS):
+        if cell["cell_type"] == "code":
+            for node in ast.parse(TransformerManager().transform_cell(source(cell))).body:
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    where.setdefault(node.name, []).append(i)
+    twice = {name: cells for name, cells in where.items() if len(cells) > 1}
+    assert not twice, f"defined in more than one cell: {twice}"
+
+
 def test_the_forward_reference_check_has_teeth():
     """A cell calling a function that only a later cell defines is reported."""
     defined, used = names_defined_and_used("def f(x):\n    return helper(x) + np.sum(x)\n")

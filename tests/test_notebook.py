@@ -37,6 +37,8 @@ def quick_run(tmp_path_factory):
         BEST_MODEL_PATH=str(out / "best.npz"),
         IMAGES_DIR=str(out / "images"),
         FURTHER_EPOCHS=1,
+        DEEP_MODEL_PATH=str(out / "deep.npz"),
+        DEEP_EPOCHS=1,
     )
     papermill.execute_notebook(
         str(NOTEBOOK),
