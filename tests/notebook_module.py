@@ -20,6 +20,17 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = Path(os.environ.get("NN_NOTEBOOK", ROOT / "neural_network_from_scratch.ipynb"))
 
 
+def notebook_cells(path=NOTEBOOK):
+    """The notebook's cells, as the list in its JSON."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+
+
+def is_collapsed(cell):
+    """True for a cell folded both in Colab (cellView "form") and in Jupyter (source_hidden)."""
+    meta = cell.get("metadata", {})
+    return bool(meta.get("jupyter", {}).get("source_hidden")) and meta.get("cellView") == "form"
+
+
 def optional_import(node):
     """True for `try: import x / except ImportError: x = None`, the notebook's way to import an optional package."""
     return isinstance(node, ast.Try) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in node.body)
@@ -27,7 +38,7 @@ def optional_import(node):
 
 def notebook_functions(path=NOTEBOOK):
     """Import the notebook's imports, functions and classes as a module."""
-    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    cells = notebook_cells(path)
     transform = TransformerManager().transform_cell
     keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
     body = []

@@ -3,16 +3,15 @@ notebook and rejects typical wrong answers with a reason that names the mistake;
 cells (task, collapsed check, the learner's cell, collapsed solution) right after the idea it practises."""
 
 import ast
-import json
 import re
 import time
 
 import numpy as np
 import pytest
 
-from notebook_module import NOTEBOOK
+from notebook_module import is_collapsed, notebook_cells
 
-CELLS = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+CELLS = notebook_cells()
 SOURCE = ["".join(cell["source"]) for cell in CELLS]
 TASK = re.compile(r"\*\*Exercise (\d+): [^*]+\.\*\*")
 # the collapsed solution: its number, its code, then the words that say why
@@ -46,10 +45,6 @@ def solution_code(n):
 HELPER = next((i for i, s in enumerate(SOURCE) if "def run_check(" in s), None)
 # cells that belong to the exercises: the introduction, the helper and four cells per exercise
 ADDED = {HELPER - 1, HELPER} | {i + k for _, i in EXERCISES for k in range(4)} if HELPER is not None else set()
-
-
-def collapsed(cell):
-    return cell["metadata"].get("cellView") == "form" and cell["metadata"].get("jupyter", {}).get("source_hidden")
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +314,7 @@ def test_every_exercise_has_typical_wrong_answers_to_reject():
 
 
 def test_a_collapsed_helper_cell_comes_before_the_first_exercise():
-    assert HELPER is not None and HELPER < EXERCISES[0][1] and collapsed(CELLS[HELPER])
+    assert HELPER is not None and HELPER < EXERCISES[0][1] and is_collapsed(CELLS[HELPER])
     assert CELLS[HELPER - 1]["cell_type"] == "markdown", "a few words on how the exercises work"
 
 
@@ -328,7 +323,7 @@ def test_exercise_cells_task_check_learner_solution(n, start):
     task, check, learner, solution = CELLS[start : start + 4]
     assert task["cell_type"] == "markdown"
     assert "<details><summary>Hint</summary>" in SOURCE[start] and "*Hint:*" in SOURCE[start]
-    assert check["cell_type"] == "code" and collapsed(check), "the check is a collapsed (hidden) code cell"
+    assert check["cell_type"] == "code" and is_collapsed(check), "the check is a collapsed (hidden) code cell"
     assert TITLE.match(SOURCE[start + 1]).group(1) == str(n)
     assert isinstance(ast.parse(SOURCE[start + 1]).body[0], ast.FunctionDef), "the check is one top-level def"
     assert learner["cell_type"] == "code" and not learner["metadata"].get("jupyter", {}).get("source_hidden")

@@ -3,25 +3,19 @@
 import ast
 import builtins
 import inspect
-import json
 import re
 
 import numpy as np
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from notebook_module import NOTEBOOK
+from notebook_module import is_collapsed, notebook_cells
 
-CELLS = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+CELLS = notebook_cells()
 
 
 def source(cell):
     return "".join(cell["source"])
-
-
-def is_collapsed(cell):
-    meta = cell.get("metadata", {})
-    return bool(meta.get("jupyter", {}).get("source_hidden")) and meta.get("cellView") == "form"
 
 
 def section_of_each_cell():

@@ -1,6 +1,5 @@
 """The notebook as a whole: a real headless run with small settings, and the committed run and model."""
 
-import json
 import shutil
 import subprocess
 import sys
@@ -8,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-from notebook_module import NOTEBOOK, ROOT
+from notebook_module import NOTEBOOK, ROOT, notebook_cells
 
 
 def code_cells(path):
-    return [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    return [c for c in notebook_cells(path) if c["cell_type"] == "code"]
 
 
 def git_status():
