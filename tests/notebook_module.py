@@ -2,8 +2,8 @@
 
 How: `notebook_functions()` reads neural_network_from_scratch.ipynb, turns each code cell's IPython
 syntax (`%pip ...`) into plain Python with IPython's own transformer, and executes only the cells'
-top-level imports (also optional ones: `try: import x` / `except ImportError: x = None`) and `def`/`class`
-statements in a fresh module. So callers get exactly the functions a learner reads in the notebook, without
+top-level imports (also optional ones: `try: import x` / `except ImportError: x = None`), `def`/`class`
+statements and upper-case constants given as literals (the settings, `EXERCISE_RESULTS = {}`) in a fresh module. So callers get exactly the functions a learner reads in the notebook, without
 loading data or training anything.
 """
 
@@ -36,6 +36,19 @@ def optional_import(node):
     return isinstance(node, ast.Try) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in node.body)
 
 
+def literal_constant(node):
+    """True for `NAME = <literal>` with an upper-case name, e.g. the exercise helper's `EXERCISE_RESULTS = {}`."""
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+        return False
+    if not node.targets[0].id.isupper():
+        return False
+    try:
+        ast.literal_eval(node.value)
+    except ValueError:
+        return False
+    return True
+
+
 def notebook_functions(path=NOTEBOOK):
     """Import the notebook's imports, functions and classes as a module."""
     cells = notebook_cells(path)
@@ -45,7 +58,9 @@ def notebook_functions(path=NOTEBOOK):
     for cell in cells:
         if cell["cell_type"] == "code":
             tree = ast.parse(transform("".join(cell["source"])))
-            body += [node for node in tree.body if isinstance(node, keep) or optional_import(node)]
+            body += [
+                node for node in tree.body if isinstance(node, keep) or optional_import(node) or literal_constant(node)
+            ]
     module = types.ModuleType("notebook")
     module.__file__ = str(path)
     exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), module.__dict__)

@@ -262,3 +262,72 @@ def test_bias_gradients_are_sums_over_the_rows(nb, check_net):
     np.testing.assert_allclose(grads["b2"], grads["Z2"].sum(axis=0))
     np.testing.assert_allclose(grads["b1"], grads["Z1"].sum(axis=0))
     np.testing.assert_allclose(grads["Z2"], (nb.forward(params, X)[0] - Y) / len(X))
+
+
+# --- a path through it: parts with times, the map, the chain rule, the worked example ----------------------
+
+
+def markdown_index(pattern):
+    found = [i for i, c in enumerate(CELLS) if c["cell_type"] == "markdown" and re.search(pattern, source(c), re.M)]
+    assert found, f"no markdown cell matches {pattern!r}"
+    return found[0]
+
+
+def test_the_parts_are_named_with_what_they_teach_and_how_long_they_take():
+    top = source(CELLS[0])
+    assert "express path" in top.lower() and re.search(r"\d+-\d+ hours", top)
+    for pattern in (r"^# Part 1\. ", r"^# Part 2\. ", r"^# Second course"):
+        text = source(CELLS[markdown_index(pattern)])
+        assert re.search(r"(?i)after this part you can|after it you can", text), pattern
+        assert re.search(r"(?i)hours?\b", text), f"{pattern}: how long it takes"
+    assert markdown_index(r"^# Part 1\. ") < markdown_index(r"^## 1\. ")
+    assert markdown_index(r"^# Part 2\. ") < markdown_index(r"^## 12\. ")
+    assert markdown_index(r"^# Second course") < markdown_index(r"^## 15\. ")
+
+
+def test_the_whole_picture_comes_before_the_model_and_is_drawn_in_the_notebook():
+    picture = markdown_index(r"^## The whole picture")
+    assert picture < markdown_index(r"^## 5\. ")
+    calls = [i for i, c in enumerate(CELLS) if c["cell_type"] == "code" and "draw_network_map(784" in source(c)]
+    descent = [i for i, c in enumerate(CELLS) if c["cell_type"] == "code" and "draw_gradient_descent(" in source(c)]
+    assert calls and descent and picture < calls[0] < descent[-1] < markdown_index(r"^## 5\. ")
+    assert "\\theta \\leftarrow \\theta - \\eta" in "".join(
+        source(c) for c in CELLS[picture : markdown_index(r"^## 5\. ")]
+    )
+
+
+def test_no_markdown_image_points_into_the_repository():
+    """The notebook opened alone (the Colab badge) must show every picture it refers to."""
+    for cell in CELLS:
+        if cell["cell_type"] == "markdown":
+            links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)|<img [^>]*src=\"([^\"]+)\"", source(cell))
+            local = [a or b for a, b in links if not (a or b).startswith(("http://", "https://", "data:"))]
+            assert not local, local
+
+
+def test_the_chain_rule_is_taught_before_it_is_used():
+    chain = markdown_index(r"^### 6\.1 The chain rule")
+    text = source(CELLS[chain])
+    assert "add up" in text and "14" in text, "the two-path example with numbers"
+    assert chain < markdown_index(r"^### 6\.4 ") < markdown_index(r"^### 6\.5 ")
+    backward = next(i for i, c in enumerate(CELLS) if c["cell_type"] == "code" and "def backward(" in source(c))
+    assert chain < backward
+
+
+def test_the_worked_example_by_hand_matches_the_printout():
+    cell = next(c for c in CELLS if c["cell_type"] == "code" and "ex_params = {" in source(c))
+    printed = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+    by_hand = source(CELLS[markdown_index(r"^\*\*One entry by hand\.\*\*")])
+    value = re.search(r"= (-?\d\.\d{4}),\s*\$\$", by_hand).group(1)
+    assert value == "-0.0923" and value in printed, (value, printed)
+    for number in ("1.1", "-0.0416", "0.1", "-0.4654"):
+        assert number in printed and number in by_hand
+
+
+def test_every_visible_code_cell_fits_a_screen():
+    long = [
+        (i, len(source(c).splitlines()))
+        for i, c in enumerate(CELLS)
+        if c["cell_type"] == "code" and not is_collapsed(c) and len(source(c).splitlines()) > 45
+    ]
+    assert not long, f"(cell, lines): {long}"

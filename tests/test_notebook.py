@@ -74,15 +74,46 @@ def test_quick_run_changes_no_tracked_file(quick_run):
     assert git_status() == before
 
 
-def test_parameters_cell_holds_every_setting_with_a_comment():
+def test_parameters_cell_holds_the_cores_settings_each_with_a_comment():
     cells = code_cells(NOTEBOOK)
     tagged = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1
     lines = [line for line in "".join(tagged[0]["source"]).splitlines() if line.strip()]
-    names = {line.split("=")[0].strip() for line in lines}
+    names = {line.split("=")[0].strip() for line in lines if not line.startswith("#")}
     required = {"DATA_DIR", "HIDDEN_UNITS", "EPOCHS", "BATCH_SIZE", "LEARNING_RATE", "SEED", "TRAIN_SIZE", "MODEL_PATH"}
     assert required <= names
+    assert len(lines) <= 25, "the first screen shows the core's settings only"
     assert all("#" in line for line in lines), "every setting has a comment"
+
+
+def test_every_later_setting_sits_in_its_parts_settings_cell_with_a_comment():
+    cells = [c for c in code_cells(NOTEBOOK) if "settings" in c["metadata"].get("tags", [])]
+    assert len(cells) >= 4
+    for cell in cells:
+        *settings, last = [line for line in "".join(cell["source"]).splitlines() if line.strip()]
+        assert last.startswith("globals().update(COMMAND_LINE)"), "a value given with papermill -p wins"
+        assert all("#" in line for line in settings)
+
+
+def test_a_later_setting_given_on_the_command_line_wins_over_its_parts_cell(tmp_path):
+    """papermill -p FURTHER_EPOCHS 3: the notebook's own cells, run in a real kernel, end with FURTHER_EPOCHS == 3."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = code_cells(NOTEBOOK)
+    pick = [
+        next(c for c in cells if "import numpy as np" in "".join(c["source"])),
+        next(c for c in cells if "IN_COLAB = " in "".join(c["source"])),
+        next(c for c in cells if "parameters" in c["metadata"].get("tags", [])),
+        nbformat.v4.new_code_cell("# Parameters\nFURTHER_EPOCHS = 3\nEPOCHS = 2\n"),
+        next(c for c in cells if "def command_line_settings(" in "".join(c["source"])),
+        next(c for c in cells if "FURTHER_EPOCHS = 40" in "".join(c["source"])),
+        nbformat.v4.new_code_cell("print(FURTHER_EPOCHS, EPOCHS, MOMENTUM)"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("".join(c["source"])) for c in pick])
+    nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
+    assert "".join(notebook.cells[-1].outputs[0]["text"]).split() == ["3", "2", "0.9"]
 
 
 def test_committed_notebook_is_a_clean_top_to_bottom_run():
