@@ -3,7 +3,8 @@
 How: `notebook_functions()` reads neural_network_from_scratch.ipynb, turns each code cell's IPython
 syntax (`%pip ...`) into plain Python with IPython's own transformer, and executes only the cells'
 top-level imports (also optional ones: `try: import x` / `except ImportError: x = None`), `def`/`class`
-statements and upper-case constants given as literals (the settings, `EXERCISE_RESULTS = {}`) in a fresh module. So callers get exactly the functions a learner reads in the notebook, without
+statements and upper-case constants given as literals (the settings, `EXERCISE_RESULTS = {}`) in a fresh
+module. So callers get exactly the functions a learner reads in the notebook, without
 loading data or training anything.
 """
 

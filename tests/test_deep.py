@@ -331,3 +331,45 @@ def test_pytorch_training_loop_runs_and_learns(nb, mnist_small):
     with torch.no_grad():
         predictions = model(torch.from_numpy(X_dev[:1000])).argmax(dim=1).numpy()
     assert nb.accuracy(predictions, y_dev[:1000]) > 0.8
+
+
+# --- the named steps of random_affine (16.6) and train_deep (16.7) -----------------------------------------
+
+
+def test_source_pixels_and_bilinear_sample(nb):
+    """No distortion reads every pixel from itself; a whole-pixel shift moves the image by exactly that."""
+    side, m = 28, 3
+    zeros, ones = np.zeros((m, 1), np.float32), np.ones((m, 1), np.float32)
+    src_r, src_c = nb.source_pixels(zeros, ones, zeros, zeros, side)
+    rows, cols = np.indices((side, side)).reshape(2, -1) + 1  # +1: the frame of zeros above and left
+    np.testing.assert_allclose(src_r, np.broadcast_to(rows, (m, side * side)), atol=1e-5)
+    np.testing.assert_allclose(src_c, np.broadcast_to(cols, (m, side * side)), atol=1e-5)
+    X = np.zeros((m, side * side), np.float32)
+    X[:, 14 * side + 14] = 1
+    moved = nb.bilinear_sample(X, *nb.source_pixels(zeros, ones, ones * 2, ones * -1, side), side)
+    assert np.all(moved.reshape(m, side, side)[:, 16, 13] == pytest.approx(1.0))  # down 2, left 1
+    assert moved.sum() == pytest.approx(m)
+
+
+def test_deep_optimizer_step_adds_rmsprop_to_optimizer_step(nb):
+    theta = {"theta": np.array([1.0, -2.0])}
+    grad = {"theta": np.array([0.5, 1.0])}
+    ours, state = {"theta": theta["theta"].copy()}, nb.init_optimizer_state(theta)
+    nb.deep_optimizer_step(ours, grad, state, 0.1, 1, "rmsprop", rmsprop_beta=0.9)
+    np.testing.assert_allclose(ours["theta"], [0.683772234, -2.316227766], atol=1e-7)  # the RMSProp test above
+    ours, state = {"theta": theta["theta"].copy()}, nb.init_optimizer_state(theta)
+    nb.deep_optimizer_step(ours, grad, state, 0.1, 1, "momentum", momentum=0.9)
+    np.testing.assert_allclose(ours["theta"], [0.95, -2.1])
+
+
+def test_train_deep_rejects_bad_arguments_by_name(nb, mnist_small):
+    X, y, X_dev, y_dev = mnist_small
+    common = dict(hidden=[8], epochs=1, batch_size=50, lr=0.1, seed=0, progress=False)
+    for bad, message in [
+        (dict(optimizer="lbfgs"), "optimizer"),
+        (dict(schedule="step"), "schedule"),
+        (dict(epochs=0), "epochs"),
+        (dict(hidden=[8, 0]), "hidden width"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            nb.train_deep(X[:100], y[:100], X_dev[:50], y_dev[:50], **dict(common, **bad))

@@ -170,3 +170,21 @@ def test_key_figures_are_committed_in_images():
         path = ROOT / "images" / name
         assert path.is_file(), f"{path} is missing: run the notebook with IMAGES_DIR = 'images'"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG file"
+
+
+def test_show_prediction_marks_and_writes_what_lies_below_the_log_axis(nb, model, test_set):
+    """Section 12: a probability below the axis' floor is not a missing bar: it gets a triangle, and every
+    digit's probability is written above its bar."""
+    X, y, P = test_set
+    floor = 1e-8
+    i = int(np.argmax((P < floor).sum(axis=1)))  # the image with the most probabilities below the floor
+    fig, probs = nb.show_prediction(model, X[i], y[i], floor=floor)
+    ax = fig.axes[1]
+    below = np.flatnonzero(probs < floor)
+    assert len(below) > 0
+    marked = ax.collections[0].get_offsets()[:, 0]
+    np.testing.assert_array_equal(np.sort(marked), below)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == [f"{p:.0e}" for p in probs]
+    assert ax.get_ylim()[0] == pytest.approx(floor)
+    plt.close(fig)

@@ -4,6 +4,7 @@ solution written in the notebook and rejects typical wrong answers with a reason
 using anything the notebook defines later."""
 
 import ast
+import builtins
 import contextlib
 import io
 import re
@@ -28,14 +29,20 @@ EXERCISES = [
     if cell["cell_type"] == "markdown" and (match := TASK.match(text))
 ]
 NOT_GIVEN = object()
+# exercise number -> {role: cell index}, from the cells' tags (exercise, check, answer, solution, reference)
+ROLE = {}
+for index, cell in enumerate(CELLS):
+    for role in ("exercise", "check", "answer", "solution", "reference"):
+        if role in cell["metadata"].get("tags", []):
+            ROLE.setdefault(cell["metadata"].get("exercise"), {})[role] = index
 
 
 def learner_name(n):
     """The name the learner's cell of exercise n defines: my_... or a value such as lr_predictions."""
-    for node in ast.parse(SOURCE[dict(EXERCISES)[n] + 2]).body:
+    for node in ast.parse(SOURCE[ROLE[n]["answer"]]).body:
         if isinstance(node, ast.FunctionDef):
             return node.name
-        if isinstance(node, ast.Assign) and node.targets[0].id != "buggy":
+        if isinstance(node, ast.Assign):
             return node.targets[0].id
     raise AssertionError(f"exercise {n}: the learner's cell defines nothing")
 
@@ -45,7 +52,7 @@ NUMBER = {learner_name(n): n for n, _ in EXERCISES}
 
 def solution_code(n):
     """The ```python block of the notebook's collapsed solution to exercise n."""
-    return SOLUTION.search(SOURCE[dict(EXERCISES)[n] + 3]).group(2)
+    return SOLUTION.search(SOURCE[ROLE[n]["solution"]]).group(2)
 
 
 def code_cell_containing(text):
@@ -62,11 +69,32 @@ def defines(text):
     return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 
+def names_stored(text):
+    """Every name a cell's code binds anywhere: assignments, defs, imports, arguments."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            out.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.alias):
+            out.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.arg):
+            out.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.add(node.name)
+    return out
+
+
 HELPER = next((i for i, s in enumerate(SOURCE) if "def run_check(" in s), None)
 REFERENCES = {  # exercise number -> (index of the notebook's own version, the function it defines)
-    cell["metadata"]["exercise"]: (i, (defines(SOURCE[i]) - {"softmax_naive"}).pop())
-    for i, cell in enumerate(CELLS)
-    if "reference" in cell["metadata"].get("tags", [])
+    n: (roles["reference"], (defines(SOURCE[roles["reference"]]) - {"softmax_naive"}).pop())
+    for n, roles in ROLE.items()
+    if "reference" in roles
 }
 
 
@@ -93,9 +121,8 @@ def run_exercise(notebook_globals, n, answer=NOT_GIVEN, solution=False):
     Returns what its last line, the call of the check, returns: None, False or True.
     """
     namespace = dict(notebook_globals)
-    *setup, call = ast.parse(SOURCE[dict(EXERCISES)[n] + 2]).body
-    with contextlib.redirect_stdout(io.StringIO()):  # exercise 8's cell prints its comparisons first
-        exec(compile(ast.Module(body=setup, type_ignores=[]), f"exercise {n}", "exec"), namespace)
+    *setup, call = ast.parse(SOURCE[ROLE[n]["answer"]]).body
+    exec(compile(ast.Module(body=setup, type_ignores=[]), f"exercise {n}", "exec"), namespace)
     if solution:
         exec(solution_code(n), namespace)
     if answer is not NOT_GIVEN:
@@ -353,19 +380,21 @@ def test_a_collapsed_helper_cell_comes_before_the_first_exercise():
 
 @pytest.mark.parametrize("n, start", EXERCISES)
 def test_exercise_cells_task_check_learner_solution(n, start):
-    task, check, learner, solution = CELLS[start : start + 4]
+    roles = ROLE[n]
+    assert roles["exercise"] == start and roles["check"] == start + 1 and roles["solution"] == roles["answer"] + 1
+    between = CELLS[start + 2 : roles["answer"]]  # exercise 8 runs the gradient check in a cell of its own here
+    assert all(c["cell_type"] == "code" and not is_collapsed(c) and not c["metadata"].get("tags") for c in between)
+    task, check, learner, solution = (CELLS[roles[r]] for r in ("exercise", "check", "answer", "solution"))
     assert task["cell_type"] == "markdown"
     assert "<details><summary>Hint</summary>" in SOURCE[start] and "*Hint:*" in SOURCE[start]
     assert check["cell_type"] == "code" and is_collapsed(check), "the check is a collapsed (hidden) code cell"
     assert TITLE.match(SOURCE[start + 1]).group(1) == str(n)
     assert learner["cell_type"] == "code" and not learner["metadata"].get("jupyter", {}).get("source_hidden")
     assert solution["cell_type"] == "markdown"
-    match = SOLUTION.search(SOURCE[start + 3])
+    match = SOLUTION.search(SOURCE[roles["solution"]])
     assert match and match.group(1) == str(n) and match.group(3).strip(), "collapsed solution, code, then why"
     defined = ast.parse(match.group(2)).body[0]
     assert (defined.name if isinstance(defined, ast.FunctionDef) else defined.targets[0].id) == learner_name(n)
-    tags = [cell["metadata"].get("tags", []) for cell in (task, check, learner, solution)]
-    assert [t for t in tags] == [["exercise"], ["check"], ["answer"], ["solution"]]
     assert all(cell["metadata"].get("exercise") == n for cell in (task, check, learner, solution))
 
 
@@ -390,9 +419,34 @@ def test_the_answer_is_not_in_view_before_the_exercise(n, start):
 def test_checks_use_none_of_the_functions_the_exercises_ask_for():
     """So that the checks also work where those functions are the learner's own (the student edition)."""
     asked = {function for _, function in REFERENCES.values()}
-    for n, start in EXERCISES:
-        used = {node.id for node in ast.walk(ast.parse(SOURCE[start + 1])) if isinstance(node, ast.Name)}
+    for n, _ in EXERCISES:
+        used = {node.id for node in ast.walk(ast.parse(SOURCE[ROLE[n]["check"]])) if isinstance(node, ast.Name)}
         assert not used & asked, f"the check of exercise {n} uses {used & asked}"
+
+
+def test_every_check_and_answer_needs_only_what_comes_before_the_first_exercise():
+    """The student edition skips the lesson's cells until the exercise they need is right; the checks and the
+    learner's cells must still run there, so they use only names defined before the first exercise's own version
+    (or by the exercises' own cells)."""
+    first_reference = min(index for index, _ in REFERENCES.values())
+    known = set(dir(builtins)) | {"get_ipython", "display"}
+    for i in range(first_reference):
+        if CELLS[i]["cell_type"] == "code":
+            known |= names_stored(SOURCE[i])
+    for roles in ROLE.values():
+        for role in ("check", "answer"):
+            if role in roles:
+                known |= names_stored(SOURCE[roles[role]])
+    for n, roles in ROLE.items():
+        for role in ("check", "answer"):
+            tree = ast.parse(SOURCE[roles[role]])
+            used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+            assert not used - known, f"exercise {n}'s {role} cell uses {used - known}"
+
+
+def test_exercise_6_is_about_the_worked_example_as_printed(notebook_globals):
+    answer = float(re.search(r"dW1_11 = (-?[\d.]+)", solution_code(6)).group(1))
+    assert round(float(notebook_globals["ex_grads"]["W1"][1, 1]), 4) == answer
 
 
 @pytest.mark.parametrize("n", [n for n, _ in EXERCISES])

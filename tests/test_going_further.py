@@ -273,3 +273,68 @@ def test_shift_images_moves_each_image_down_and_right_by_its_own_offset(nb):
     moved = nb.shift_images(X, np.array([1, -2]), np.array([2, 0]), max_shift=2).reshape(2, 28, 28)
     assert moved[0, 15, 16] == 1 and moved[0].sum() == 1  # down 1, right 2
     assert moved[1, 12, 14] == 1 and moved[1].sum() == 1  # up 2
+
+
+# --- train_recipe's named steps (15.8) --------------------------------------------------------------------
+
+
+def test_optimizer_step_is_each_update_rule(nb):
+    theta, grad = as_params([1.0, -2.0], [0.5, 1.0])
+    for optimizer, update in [
+        ("sgd", lambda p, g, s: nb.sgd_update(p, g, 0.1)),
+        ("momentum", lambda p, g, s: nb.momentum_update(p, g, s["velocity"], 0.1, 0.9)),
+        ("adam", lambda p, g, s: nb.adam_update(p, g, {"mu": s["mu"], "nu": s["nu"]}, 0.1, 1)),
+    ]:
+        ours, reference = {"theta": theta["theta"].copy()}, {"theta": theta["theta"].copy()}
+        state, reference_state = nb.init_optimizer_state(ours), nb.init_optimizer_state(reference)
+        assert nb.optimizer_step(ours, grad, state, 0.1, 1, optimizer) is ours  # in place, returns params
+        update(reference, grad, reference_state)
+        np.testing.assert_array_equal(ours["theta"], reference["theta"], err_msg=optimizer)
+        for k in state:
+            np.testing.assert_array_equal(state[k]["theta"], reference_state[k]["theta"], err_msg=f"{optimizer} {k}")
+
+
+def test_recipe_gradients_with_no_tools_are_the_cores_forward_and_backward(nb, small_net):
+    params, X, Y = small_net
+    P, loss, grads = nb.recipe_gradients(params, X, Y, np.random.default_rng(0), 0.0, 0, 0.0)
+    P_core, cache = nb.forward(params, X)
+    np.testing.assert_array_equal(P, P_core)
+    assert loss == nb.cross_entropy(P_core, Y)
+    core = nb.backward(params, cache, Y)
+    assert all(np.array_equal(grads[k], core[k]) for k in core)
+    _, loss_l2, grads_l2 = nb.recipe_gradients(params, X, Y, np.random.default_rng(0), 0.0, 0, 0.1)
+    assert loss_l2 == loss  # the history's loss leaves the penalty out
+    np.testing.assert_allclose(grads_l2["W1"], core["W1"] + 0.1 * params["W1"])
+
+
+def test_recipe_epoch_stops_when_the_loss_explodes(nb, mnist_small):
+    X, y = mnist_small[0][:500], mnist_small[1][:500]
+    params = nb.init_params(784, 16, 10, np.random.default_rng(0))
+    state, tools = nb.init_optimizer_state(params), dict(dropout=0.0, max_shift=0, weight_decay=0.0)
+    with pytest.raises(FloatingPointError, match="diverged in epoch 3"):
+        nb.recipe_epoch(params, state, X, nb.one_hot(y), y, np.random.default_rng(0), 3, [500.0] * 10, 50, tools, {})
+
+
+def test_evaluate_measures_the_plain_network(nb, mnist_small, small_net):
+    params = nb.init_params(784, 16, 10, np.random.default_rng(0))
+    X, y = mnist_small[2][:300], mnist_small[3][:300]
+    loss, acc = nb.evaluate(params, X, nb.one_hot(y), y)
+    assert loss == nb.cross_entropy(nb.forward(params, X)[0], nb.one_hot(y))
+    assert acc == nb.accuracy(nb.predict(params, X), y)
+
+
+def test_the_narrow_valley_treats_both_directions_alike_with_rmsprop_and_adam(nb):
+    """For f = 0.5 * (theta_0^2 + 100 theta_1^2) from (1, 1), dividing by sqrt(nu) cancels the curvature: both
+    coordinates follow the same path. Adam with RMSProp's short memory (beta1 = 0, beta2 = 0.9) closes in far
+    faster than Adam's default long memory (section 16.5)."""
+    curvature = np.array([1.0, 100.0])
+
+    def adam_distance(beta1, beta2):
+        theta = {"theta": np.array([1.0, 1.0])}
+        state = {"mu": nb.zeros_like_params(theta), "nu": nb.zeros_like_params(theta)}
+        for t in range(1, 101):
+            nb.adam_update(theta, {"theta": curvature * theta["theta"]}, state, 0.019, t, beta1, beta2)
+        assert theta["theta"][0] == pytest.approx(theta["theta"][1], rel=1e-4)  # eps aside, the same
+        return np.linalg.norm(theta["theta"])
+
+    assert adam_distance(0.0, 0.9) < adam_distance(0.9, 0.999) / 100
