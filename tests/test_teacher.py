@@ -221,7 +221,7 @@ def solutions(master):
 
 def non_trivial_lines(code, stub):
     """The solution's lines that give something away: code (comments cut off), not in the stub, 12+ characters, and
-    computing something (an operator or an assignment: `for k in params:` or `return params` alone give nothing away)."""
+    computing something (an operator or an assignment: `for k in params:` or `return params` give nothing away)."""
     stub_lines = {line.strip() for line in stub.splitlines()}
     lines = {line.split("#")[0].strip() for line in code.splitlines()}
     return {
