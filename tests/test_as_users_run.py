@@ -25,6 +25,7 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 from packaging.version import Version
 
+from kagglehub_layout import cached_dataset_folder
 from notebook_module import NOTEBOOK, ROOT, notebook_cells
 
 # The quick settings: the core for one epoch on 5,000 images, the optional parts switched off, and section 16's
@@ -236,16 +237,12 @@ def mnist_csvs(tmp_path_factory):
 
 def kagglehub_cache(cache, handle, files):
     """A kagglehub cache holding the versioned dataset `owner/name/versions/N`, laid out as kagglehub lays it out."""
-    owner, name, versions, number = handle.split("/")
-    assert versions == "versions", f"KAGGLE_DATASET {handle!r} should name a version (offline use needs one)"
-    folder = cache / "datasets" / owner / name / "versions" / number
-    folder.mkdir(parents=True)
+    folder = cached_dataset_folder(cache, handle)
     for f in files:
         try:
             os.link(f, folder / f.name)  # same bytes, no copy
         except OSError:
             shutil.copy(f, folder / f.name)
-    (cache / "datasets" / owner / name / f"{number}.complete").touch()
     return folder
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kagglehub_layout import cached_dataset_folder
 from notebook_module import ROOT
 
 DATA = ROOT / "data"
@@ -182,11 +183,9 @@ def kagglehub_cache(tmp_path, monkeypatch, real_rows):
     """A pre-filled kagglehub cache for the versioned handle, the way kagglehub itself lays it out."""
     X, y = real_rows
     cache = tmp_path / "kagglehub"
-    folder = cache / "datasets" / "oddrationale" / "mnist-in-csv" / "versions" / "2"
-    folder.mkdir(parents=True)
+    folder = cached_dataset_folder(cache)
     write(folder / "mnist_train.csv", csv_text(HEADERS["mnist-in-csv"], X, y))
     write(folder / "mnist_test.csv", csv_text(HEADERS["mnist-in-csv"], X[:10], y[:10]))
-    (cache / "datasets" / "oddrationale" / "mnist-in-csv" / "2.complete").touch()
     monkeypatch.setenv("KAGGLEHUB_CACHE", str(cache))
     return cache, folder
 

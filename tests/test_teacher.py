@@ -22,6 +22,7 @@ from datetime import datetime
 import nbformat
 import pytest
 
+from kagglehub_layout import cached_dataset_folder
 from notebook_module import NOTEBOOK, ROOT, is_collapsed
 
 sys.path.insert(0, str(ROOT / "teacher"))
@@ -523,13 +524,11 @@ def test_student_edition_of_the_notebook_has_no_solution_and_every_exercise(real
 def kagglehub_cache(tmp_path_factory):
     """kagglehub's cache for the notebook's versioned handle, laid out as kagglehub does, with 3,500 real images."""
     cache = tmp_path_factory.mktemp("kagglehub")
-    folder = cache / "datasets" / "oddrationale" / "mnist-in-csv" / "versions" / "2"
-    folder.mkdir(parents=True)
+    folder = cached_dataset_folder(cache)
     with gzip.open(ROOT / "data" / "mnist_test.csv.gz", "rt") as f:
         header, *rows = itertools.islice(f, 3501)
     (folder / "mnist_train.csv").write_text(header + "".join(rows[:3000]))
     (folder / "mnist_test.csv").write_text(header + "".join(rows[3000:]))
-    (cache / "datasets" / "oddrationale" / "mnist-in-csv" / "2.complete").touch()
     return cache
 
 
