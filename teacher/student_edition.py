@@ -1,6 +1,7 @@
 """Make the student edition of the notebook: no solutions, no outputs, and the student's own functions carry it.
 
     python teacher/student_edition.py [neural_network_from_scratch.ipynb] [-o student.ipynb]
+        [--badge-url https://github.com/you/course/blob/main/student.ipynb] [--colab-url URL] [--kaggle-url URL]
 
 From the master notebook (the one in the repository, with the solutions):
 
@@ -12,8 +13,16 @@ From the master notebook (the one in the repository, with the solutions):
 - a folded cell after the exercises' shared helper defines `require_exercise` and an IPython input transformer
   that, while an exercise the notebook needs is not right yet, turns every later cell into a print saying
   "Skipped: this cell needs your ... (exercise N)"; the exercises' checks and the student's cells still run;
-- a short note for the student goes after the title, and a folded one-line cell after it makes a run from the
-  top start unblocked.
+- the Colab and Kaggle badges, which open the public full notebook (solutions included), are removed, or point
+  where the teacher says (`--badge-url`, `--colab-url`, `--kaggle-url`);
+- the edition gets its own words: an intro after the title (what to do, what is graded and how, which file to
+  hand in, what not to change, and a table of what waits for which exercise, computed from the reference
+  cells), and the sentences of the master that describe the full notebook (folded solutions, "the notebook's
+  own version follows", "skipping one is fine", the express path) are rewritten or left out
+  (`edition_words`);
+- the printout a value exercise is worked from (the worked example's, for the gradient by hand), made by a cell
+  the edition skips until earlier exercises are right, is carried as a labelled static copy after that cell;
+- a folded one-line cell after the intro makes a run from the top start unblocked.
 
 The exercise conventions it relies on are in `find_exercises`; the tests are in tests/test_teacher.py.
 """
@@ -174,12 +183,36 @@ def rewrite_reference(text, ex):
     return "\n".join(lines[:start] + plumbing + lines[node.end_lineno :]).strip("\n")
 
 
-NOTE = """**This is the student edition.** It has no solutions: neither the exercises' solutions nor the
-notebook's own version of the functions they ask you to write. From such an exercise on, the notebook runs
-**your** function. A cell that needs an exercise you have not got right yet does not run: it says *Skipped:
-this cell needs your ... (exercise N)*. Your exercise cells and their checks still run (unless they need
-something a skipped cell makes), so *Run all* works at any point and each check says "not attempted yet",
-"wrong" (and why) or "right". Get the exercise right, then run the cells below it again (or *Run all*)."""
+NOTE = """**This is the student edition of the notebook: your copy, to work in and to hand in.** It holds no
+solutions, and where an exercise asks you to write a function, the notebook has no version of its own: from that
+exercise on it runs **yours**.
+
+**What to do.** Work from the top. At each exercise, write your code or value in its cell in place of `None` and
+run the cell: its check says "not attempted yet", "wrong" (and why) or "right". OPENING
+
+**What is graded.** EXERCISE_COUNT exercises, each right or not (your teacher says how many points each is
+worth):
+
+EXERCISE_TABLE
+
+The checks in this notebook are a **preview**. After you hand the notebook in, the grader runs it again and
+judges what each of your answers ends up being, outside the notebook, on the cases the checks use and on hidden
+ones of its own: an answer that is right only for the cases shown here can still be graded wrong.
+
+**What to hand in.** This notebook, as an `.ipynb` file: in Colab or Kaggle *File > Download > Download .ipynb*,
+in Jupyter *File > Download*. Not a PDF, not a `.py` export.
+
+**Keep the notebook's cells.** Don't delete, rename or reorder cells, don't rename your answers
+(`EXAMPLE_NAMES`, ...) and don't change the check cells (the folded ones titled "Check for exercise N"): the
+grader finds your answers by them. You may add cells of your own to try things.
+
+**What waits for which exercise.** From an exercise that asks for a function on, the notebook runs your function,
+so a cell after it does not run until that exercise is right: it says *Skipped: this cell needs your ...
+(exercise N), which is not right yet*. The exercises' own cells and their checks still run (unless they need
+something a skipped cell makes), so *Run all* works at any point. Get the exercise right, then run the cells
+below it again (or *Run all*).
+
+DEPENDENCY_TABLE"""
 
 RESET = """# @title Student edition: a run from the top starts with no exercise holding it up
 STUDENT_EDITION_BLOCKS = {}  # exercise number -> your function the cells below wait for"""
@@ -260,6 +293,9 @@ def skip_cells_waiting_for_an_exercise(lines):
             f"Skipped: this cell needs your {waiting[n]} (exercise {n}), which is not right yet. "
             "Fix it above, then run the cells again."
         )
+        also = [f"your {waiting[k]} (exercise {k})" for k in sorted(waiting) if k != n]
+        if also:
+            message += " It also waits for " + ", ".join(also) + "."
         return [line for line in lines if _kept(line)] + [f"print({message!r})\\n"]
     except Exception:  # never stand between you and your cell
         return lines
@@ -270,6 +306,287 @@ _transformers[:] = [t for t in _transformers if getattr(t, "__name__", None) != 
 _transformers.append(skip_cells_waiting_for_an_exercise)  # once, also when this cell runs again'''
 
 
+BADGE = re.compile(r"\[!\[Open [Ii]n (Colab|Kaggle)\]\(([^)\s]*)\)\]\(([^)\s]*)\)[ \t]*\n?")
+GITHUB_BLOB = re.compile(r"^https://github\.com/([^/\s]+/[^/\s]+)/blob/(\S+\.ipynb)$")
+OPEN_IT = (
+    "Open it in Jupyter, JupyterLab or VS Code, or upload it to Colab (*File > Upload notebook*) or Kaggle "
+    "(*File > Import notebook*); opened alone, it finds MNIST through Kaggle (kagglehub)."
+)
+
+
+def badge_urls(badge_url=None, colab_url=None, kaggle_url=None):
+    """{"Colab": url, "Kaggle": url} for the badges the edition keeps (none by default).
+
+    badge_url is the edition's own address on GitHub (https://github.com/OWNER/REPO/blob/BRANCH/student.ipynb):
+    both badges open it; colab_url and kaggle_url set one badge's link as given.
+    """
+    urls = {}
+    if badge_url:
+        match = GITHUB_BLOB.match(badge_url)
+        if not match:
+            raise ValueError(
+                f"--badge-url must be the edition's address on GitHub, "
+                f"https://github.com/OWNER/REPO/blob/BRANCH/FILE.ipynb, not {badge_url!r}: "
+                "use --colab-url and --kaggle-url for other addresses"
+            )
+        urls["Colab"] = f"https://colab.research.google.com/github/{match.group(1)}/blob/{match.group(2)}"
+        urls["Kaggle"] = f"https://kaggle.com/kernels/welcome?src={badge_url}"
+    if colab_url:
+        urls["Colab"] = colab_url
+    if kaggle_url:
+        urls["Kaggle"] = kaggle_url
+    return urls
+
+
+def set_badges(text, urls):
+    """The markdown with each Colab/Kaggle badge pointing at urls[kind], or removed when urls has no such kind."""
+
+    def badge(match):
+        kind, image = match.group(1), match.group(2)
+        if kind not in urls:
+            return ""
+        return f"[![Open In {kind}]({image})]({urls[kind]})" + ("\n" if match.group(0).endswith("\n") else "")
+
+    if not BADGE.search(text):
+        return text
+    return re.sub(r"\n{3,}", "\n\n", BADGE.sub(badge, text))
+
+
+# The edition's own words. The master describes the full notebook: folded solutions, its own version of every
+# function after the exercise, an express path of two exercises with "Run all runs the whole notebook either way".
+# In the edition none of that is true. Whole paragraphs, phrases and sentences are replaced in order; any
+# sentence that still says one of CONTRADICTS is left out.
+PARAGRAPHS = [re.compile(r"^\*\*The express path\b")]  # paragraphs left out
+PHRASES = [  # (pattern, the edition's words)
+    (re.compile(r";?[ \t]*\*\*express path[^|*\n]*\*\*"), ""),  # the express path's time in the parts' table
+    (
+        re.compile(
+            r",?\s+(and\s+)?about\s+[\d.\-–]+\s+hours?\s+(for|on)\s+the\s+express\s+path(\s+above\b|\s+\(above\))?"
+        ),
+        "",
+    ),
+    (re.compile(r",?\s+and\s+a\s+(folded\s+)?solution\s+\([^)]*\)"), ""),  # "and a solution (click to open; ...)"
+    (
+        re.compile(r"\*before\*\s+the\s+notebook's\s+own\s+version(\s+of\s+what\s+they\s+ask)?"),
+        "*before* the notebook uses it",
+    ),
+    (re.compile(r",?\s+as\s+the\s+Colab\s+badge\s+opens\s+it,"), ","),
+]
+SENTENCES = [  # (a sentence that says this, the sentence the edition says instead)
+    (
+        re.compile(r"folded\s+solution|own\s+version\s+follows,\s+so\s+skipping"),
+        "**Exercises** come *before* the notebook uses what they ask: each has a hint and a check that says right "
+        "or wrong and why. From an exercise that asks for a function on, the notebook runs yours (the note at the "
+        "top says what waits for which exercise).",
+    ),
+    (
+        re.compile(r"own\s+version\s+follows"),
+        "Then the notebook runs your version: the rest of the notebook uses it, and waits until it is right.",
+    ),
+    (
+        re.compile(r"[Ss]kipping\s+one\s+is\s+fine"),
+        "Don't skip one: *Run all* still works, but the cells after an exercise that asks for a function wait "
+        "until it is right (the note at the top says which).",
+    ),
+    (re.compile(r"notebook's\s+version\s+clips"), ""),  # the clipped log of the notebook's own cross_entropy
+]
+CONTRADICTS = re.compile(
+    r"express\s+path|folded\s+solution|solution\s+\(click|Solution\s+to\s+exercise|own\s+version\s+follows|"
+    r"notebook's\s+(own\s+)?version|skipping\s+one|loses\s+nothing|whole\s+notebook\s+either\s+way|Colab\s+badge",
+    re.I,
+)
+SENTENCE_END = re.compile(r"(?<=[.!?])(\s+)(?=[A-Z*(`\"$])|(?<=[.!?][*)\"])(\s+)(?=[A-Z*(`\"$])")
+
+
+def edition_words(text):
+    """A markdown cell of the master in the edition's words: what describes the full notebook rewritten or left out.
+
+    Paragraphs that say nothing of the kind are kept as they are, with the blank lines between them.
+    """
+    parts = re.split(r"(\n{2,})", text)  # paragraph, blank lines, paragraph, ...
+    kept = []
+    for at in range(0, len(parts), 2):
+        paragraph = parts[at]
+        if any(p.search(paragraph) for p in PARAGRAPHS):
+            continue
+        for pattern, words in PHRASES:
+            paragraph = pattern.sub(words, paragraph)
+        if CONTRADICTS.search(paragraph) or any(p.search(paragraph) for p, _ in SENTENCES):
+            sentences = SENTENCE_END.split(paragraph)[0::3]  # each sentence is followed by two groups: the space
+            said = [next((words for p, words in SENTENCES if p.search(one)), one) for one in sentences]
+            paragraph = " ".join(one for one in said if one and not CONTRADICTS.search(one))
+        if paragraph.strip():
+            kept += [parts[at - 1] if at and kept else "", paragraph]
+    return "".join(kept)
+
+
+def section_of(nb, index):
+    """The section holding cell `index`, from the last heading before it: "section 5.3", or its title."""
+    for cell in reversed(nb["cells"][: index + 1]):
+        if cell["cell_type"] == "markdown":
+            headings = re.findall(r"^#{1,3} +(.+?)\s*$", source(cell), re.M)
+            if headings:
+                number = re.match(r"(\d+(\.\d+)*)\.?\s", headings[-1])
+                return f"section {number.group(1)}" if number else f"*{headings[-1]}*"
+    return "the top"
+
+
+def names_in(text):
+    """(names the cell assigns at its top level, names it defines there, names it reads that it never binds)."""
+    try:
+        tree = ast.parse(python_source(text))
+    except SyntaxError:
+        return set(), set(), set()
+    assigned, defined, loaded, bound = set(), set(), set(), set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            targets = getattr(node, "targets", []) + [t for t in [getattr(node, "target", None)] if t is not None]
+            assigned.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return assigned, defined, loaded - bound
+
+
+def first_reference(exercises):
+    """{exercise number: index of its first reference cell} for the exercises whose function the notebook uses."""
+    return {n: ex.references[0] for n, ex in exercises.items() if ex.references}
+
+
+def waiting_for(nb, exercises, index):
+    """The exercises whose function the notebook starts using before cell `index`: the edition runs that cell only
+    once they are right."""
+    return [n for n, i in first_reference(exercises).items() if i < index]
+
+
+def dependencies(nb, exercises):
+    """{n: later exercises whose own cells need something that only cells after exercise n's first reference make}.
+
+    Those cells are skipped while exercise n is not right, so such a later exercise cannot be checked before.
+    """
+    firsts = first_reference(exercises)
+    made_at = [set().union(*names_in(source(c))[:2]) if c["cell_type"] == "code" else set() for c in nb["cells"]]
+    waits = {n: [] for n in firsts}
+    for k, ex in exercises.items():
+        own = [i for i in (ex.check, ex.answer) if i is not None]
+        needed = set().union(*(names_in(source(nb["cells"][i]))[2] for i in own))
+        for name in needed:
+            makers = [i for i in range(min(own)) if name in made_at[i]]
+            if not makers:
+                continue
+            for n, first in firsts.items():
+                if n != k and first < makers[-1] and k not in waits[n]:
+                    waits[n].append(k)
+    return {n: sorted(ks) for n, ks in waits.items()}
+
+
+def worked_from(nb, exercises):
+    """[(cell index, exercise number)]: the printouts an exercise that asks for a value is worked from (a cell
+    between its task and its cell, or one that makes a name its task names), made by cells the edition skips until
+    earlier exercises are right. The edition carries a copy of each."""
+    firsts = first_reference(exercises)
+    if not firsts:
+        return []
+    found = []
+    for n, ex in exercises.items():
+        if ex.function_name:
+            continue  # a function is worked from its own code
+        named = set(re.findall(r"`([A-Za-z_]\w*)`", source(nb["cells"][ex.task])))
+        cells = [i for i in range(ex.task + 1, ex.answer) if not nb["cells"][i].get("metadata", {}).get("exercise")]
+        for name in named:
+            makers = [i for i in range(ex.task) if nb["cells"][i]["cell_type"] == "code"]
+            makers = [i for i in makers if name in names_in(source(nb["cells"][i]))[0]]  # assigned, not a def
+            cells += makers[-1:]
+        for i in sorted(set(cells)):
+            if nb["cells"][i]["cell_type"] == "code" and i > min(firsts.values()) and printout(nb["cells"][i]):
+                found.append((i, n))
+    return found
+
+
+def printout(cell):
+    """What a code cell printed in the master's run: its stdout and the text of its last expression."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream" and output.get("name") == "stdout":
+            parts.append(output["text"] if isinstance(output["text"], str) else "".join(output["text"]))
+        elif output.get("output_type") == "execute_result" and "text/plain" in output.get("data", {}):
+            text = output["data"]["text/plain"]
+            parts.append((text if isinstance(text, str) else "".join(text)) + "\n")
+    return "".join(parts)
+
+
+def numbers(ns):
+    """[1, 2, 4] -> "1, 2 and 4"."""
+    ns = [str(n) for n in ns]
+    return ns[0] if len(ns) == 1 else ", ".join(ns[:-1]) + " and " + ns[-1]
+
+
+def printout_cell(nb, exercises, index, n):
+    """The labelled static copy of cell `index`'s printout in the master, for exercise n."""
+    blocks = numbers(waiting_for(nb, exercises, index))
+    text = (
+        f"**The printout of the cell above, as the full notebook prints it** (a copy, for exercise {n}). In this "
+        f"edition the cell above runs once exercises {blocks} are right, since it uses your functions; until "
+        f"then, work exercise {n} from this copy:\n\n```text\n{printout(nb['cells'][index]).rstrip()}\n```"
+    )
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell["id"], cell["metadata"] = f"student-edition-printout-{n}-{index}", {"student_edition": True}
+    return cell
+
+
+def intro(master, exercises, badges):
+    """The edition's own first cell: what to do, what is graded and how, what to hand in, what not to change, and
+    which exercises the rest waits for (from the master's reference cells)."""
+    graded = "\n".join(f"| {n} | {ex.title or ex.learner_name} | `{ex.learner_name}` |" for n, ex in exercises.items())
+    table = "| exercise | what | your answer |\n|---|---|---|\n" + graded
+    waits = dependencies(master, exercises)
+    copies = worked_from(master, exercises)
+    rows = []
+    for n, first in first_reference(exercises).items():
+        ex = exercises[n]
+        what = ["every later cell except the exercises' own"]
+        worked = sorted({k for i, k in copies if n in waiting_for(master, exercises, i)})
+        if worked:
+            what[0] += f", among them what exercise{'s' * (len(worked) > 1)} {numbers(worked)} "
+            what[0] += f"{'is' if len(worked) == 1 else 'are'} worked from (a printed copy is there)"
+        what += [f"exercise {k}'s check" for k in waits[n]]
+        rows.append(
+            f"| {n}: `{ex.learner_name}` | your `{ex.function_name}`, from {section_of(master, first)} on "
+            f"| {'; '.join(what)} |"
+        )
+    dependency = ""
+    if rows:
+        free = [n for n in exercises if not any(n in ks for ks in waits.values())]
+        dependency = "| exercise | the notebook runs | waits for it until it is right |\n|---|---|---|\n"
+        dependency += "\n".join(rows)
+        if free:
+            dependency += (
+                f"\n\nThe checks of exercises {numbers(free)} give a verdict whatever the state of the others."
+            )
+    opening = "The badges under the title open this edition. " + OPEN_IT if badges else OPEN_IT
+    names = ", ".join(f"`{ex.learner_name}`" for ex in list(exercises.values())[:2])
+    return (
+        NOTE.replace("OPENING", opening)
+        .replace("EXERCISE_COUNT exercises", f"{len(exercises)} exercise" + "s" * (len(exercises) != 1))
+        .replace("EXERCISE_TABLE", table)
+        .replace("EXAMPLE_NAMES", names.strip("`"))
+        .replace("DEPENDENCY_TABLE", dependency)
+        .rstrip()
+    )
+
+
 def new_code_cell(text, cell_id):
     """A folded code cell added by this script."""
     cell = nbformat.v4.new_code_cell(text)
@@ -277,23 +594,33 @@ def new_code_cell(text, cell_id):
     return cell
 
 
-def build(master):
-    """The student edition (a new notebook) made from the master notebook (a NotebookNode)."""
+def build(master, badges=None, name="student.ipynb", master_name=MASTER.name):
+    """The student edition (a new notebook) made from the master notebook (a NotebookNode).
+
+    badges: {"Colab": url, "Kaggle": url} for the badges to keep (see badge_urls); by default both are removed.
+    name: the edition's file name, in place of master_name in the commands the text gives (`jupyter nbconvert ...`).
+    """
+    badges = badges or {}
     nb = copy.deepcopy(master)
     exercises = find_exercises(nb)
     if not exercises:
         raise ValueError("no exercises found: this is not the master notebook")
-    helper = helper_index(nb)
-    if helper is None:
+    if helper_index(nb) is None:
         raise ValueError("no cell defines run_check, the helper shared by the exercise checks")
     for ex in exercises.values():
         for i in ex.references:
             nb["cells"][i]["source"] = rewrite_reference(source(nb["cells"][i]), ex)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown" and not {"exercise", "solution"} & set(tags(cell)):
+            text = set_badges(edition_words(source(cell)), badges)
+            cell["source"] = text.replace(master_name, name)  # the commands it gives run the edition
+    for i, n in reversed(worked_from(master, exercises)):
+        nb["cells"].insert(i + 1, printout_cell(master, exercises, i, n))
     uses = [ex for ex in exercises.values() if ex.references]
     checks = json.dumps({ex.check_name: ex.number for ex in exercises.values()})
     plumbing = new_code_cell(PLUMBING.replace("CHECK_NUMBERS", checks), PLUMBING_ID)
-    nb["cells"].insert(helper + 1, plumbing)
-    text = NOTE
+    nb["cells"].insert(helper_index(nb) + 1, plumbing)
+    text = intro(master, exercises, badges)
     if uses:
         carried = "; ".join(f"`{ex.function_name}` is your `{ex.learner_name}` (exercise {ex.number})" for ex in uses)
         text += f"\n\nThe notebook runs these functions of yours: {carried}."
@@ -313,17 +640,34 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("master", nargs="?", default=str(MASTER), help="the master notebook (default: %(default)s)")
     parser.add_argument("-o", "--output", default="student.ipynb", help="where to write it (default: %(default)s)")
+    parser.add_argument(
+        "--badge-url",
+        metavar="URL",
+        help="the edition's own address on GitHub (https://github.com/OWNER/REPO/blob/BRANCH/student.ipynb): the "
+        "Colab and Kaggle badges open it. Without it (or --colab-url/--kaggle-url) the badges are removed: the "
+        "master's open the public full notebook, solutions included",
+    )
+    parser.add_argument("--colab-url", metavar="URL", help="where the Colab badge points (default: removed)")
+    parser.add_argument("--kaggle-url", metavar="URL", help="where the Kaggle badge points (default: removed)")
     args = parser.parse_args(argv)
+    try:
+        badges = badge_urls(args.badge_url, args.colab_url, args.kaggle_url)
+    except ValueError as e:
+        parser.error(str(e))
     master = nbformat.read(args.master, as_version=4)
-    edition = build(master)
+    exercises = find_exercises(master)
+    unrun = not any(printout(c) for c in master.cells if c.cell_type == "code")
+    edition = build(master, badges, Path(args.output).name, Path(args.master).name)
     nbformat.validate(edition)
     nbformat.write(edition, args.output)
-    exercises = find_exercises(edition)
     carried = sum(1 for ex in exercises.values() if ex.references)
+    kept = ", ".join(badges) or "none (removed)"
     print(
         f"wrote {args.output}: {len(exercises)} exercises, no solutions, no outputs; "
-        f"{carried} of them carry the rest of the notebook"
+        f"{carried} of them carry the rest of the notebook; badges: {kept}"
     )
+    if unrun:
+        print("warning: the master has no outputs: the printouts some exercises are worked from are not carried")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from notebook_module import notebook_cells
+
 # The appendix's toy settings (the notebook's parameters cell is not executed by the tests, so they are repeated here).
 TOY = {"hidden_units": 16, "epochs": 300, "batch_size": 20, "lr": 0.5}
 
@@ -259,3 +261,13 @@ def test_gradient_sizes_show_the_vanishing_gradient(nb, mnist_small):
     start = nb.init_params(784, 64, 10, np.random.default_rng(0))
     share = {a: (s := nb.gradient_sizes(start, X[:2000], Y, a))["W1"] / s["W2"] for a in ("relu", "sigmoid")}
     assert share["sigmoid"] < share["relu"] / 3
+
+
+def test_the_appendix_introduction_points_at_its_settings_cell():
+    """The appendix's introduction says where its settings are: the cell right after it, tagged settings."""
+    cells = notebook_cells()
+    at = next(i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## Appendix"))
+    intro, settings = "".join(cells[at]["source"]), cells[at + 1]
+    assert "settings are in the next cell" in intro
+    assert settings["cell_type"] == "code" and "settings" in settings["metadata"].get("tags", [])
+    assert "APPENDIX_TRAIN_SIZE =" in "".join(settings["source"])

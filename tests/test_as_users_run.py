@@ -4,8 +4,8 @@
   `google.colab` imported at start-up, and MNIST reachable only through kagglehub (its offline cache here).
   Also: on a Colab runtime without kagglehub, the "Where are we running?" cell runs `%pip install kagglehub`.
 - Kaggle: the notebook alone, KAGGLE_KERNEL_RUN_TYPE set and the dataset attached under /kaggle/input.
-- The lowest versions requirements.txt allows (uv's lowest-direct resolution) on the oldest Python the README
-  supports: only with NN_TEST_LOWEST=1, because it downloads packages.
+- The lowest versions requirements.txt allows (uv's lowest-direct resolution), on this Python and on the oldest one
+  the README supports where it is installed (it downloads packages from PyPI, kept in uv's cache).
 """
 
 import ast
@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from kagglehub_layout import cached_dataset_folder
@@ -59,8 +61,6 @@ def clean_env(tmp, **changes):
 
 def run_papermill(notebook, out, cwd, env, parameters=None, python=sys.executable):
     """Run `python -m papermill` (so the kernel is that Python's and inherits env); return (seconds, executed nb)."""
-    if importlib.util.find_spec("papermill") is None and python == sys.executable:
-        pytest.skip("papermill is not installed (pip install -r requirements-dev.txt)")
     command = [python, "-m", "papermill", str(notebook), str(out), "--cwd", str(cwd), "-k", "python3"]
     # no save after each cell: for this notebook's ~300 cells that about doubled a quick run's time
     command += ["--no-progress-bar", "--no-request-save-on-cell-execute", "--log-output"]
@@ -295,9 +295,10 @@ def test_colab_alone_runs_clean_on_colab_with_data_from_kagglehub(colab_run):
     data_line = printed_line(executed, "data from:")
     assert "kagglehub" in data_line and parameters_cell_setting("KAGGLE_DATASET") in data_line, data_line
     assert "Traceback" not in stderr_text(executed), stderr_text(executed)
-    # the run's files land next to the notebook (Colab's /content), as the settings' relative paths say
-    assert (folder / parameters_cell_setting("MODEL_PATH")).is_file()
-    assert list((folder / parameters_cell_setting("IMAGES_DIR")).glob("*.png"))
+    # the run's files land in OUTPUT_DIR, by default the notebook's folder (Colab's /content)
+    output = folder / parameters_cell_setting("OUTPUT_DIR")
+    assert (output / parameters_cell_setting("MODEL_PATH")).is_file()
+    assert list((output / parameters_cell_setting("IMAGES_DIR")).glob("*.png"))
 
 
 def test_colab_alone_shows_every_picture(colab_run):
@@ -402,7 +403,7 @@ def test_kaggle_alone_runs_clean_on_kaggle_with_the_attached_dataset(kaggle_run)
     data_line = printed_line(executed, "data from:")
     assert "Kaggle input '/kaggle/input/mnist-in-csv'" in data_line, data_line
     assert "Traceback" not in stderr_text(executed), stderr_text(executed)
-    assert (folder / parameters_cell_setting("MODEL_PATH")).is_file()
+    assert (folder / parameters_cell_setting("OUTPUT_DIR") / parameters_cell_setting("MODEL_PATH")).is_file()
 
 
 def test_kaggle_alone_shows_every_picture(kaggle_run):
@@ -414,67 +415,94 @@ def test_kaggle_alone_shows_every_picture(kaggle_run):
 # ---- the lowest versions the requirements allow ----
 
 
-def requirement_bounds(path):
-    """{name: lower bound} for every `name>=X` line of a requirements file (not following -r)."""
-    bounds = {}
-    for line in Path(path).read_text().splitlines():
-        m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][^\s;,#]*)", line)
-        if m:
-            bounds[m.group(1).lower()] = m.group(2)
-    return bounds
-
-
-def oldest_python():
-    """A Python of the oldest supported version: NN_TEST_LOWEST_PYTHON, else python3.10 on PATH or under pyenv."""
+def lowest_pythons():
+    """The Pythons the lowest-versions test runs on: this one (the CI machine's own) and the oldest one the README
+    supports, found on PATH or under pyenv (or NN_TEST_LOWEST_PYTHON); only those that exist, each once."""
     wanted = ".".join(map(str, OLDEST_PYTHON))
-    candidates = [os.environ.get("NN_TEST_LOWEST_PYTHON"), shutil.which(f"python{wanted}")]
+    candidates = [sys.executable, os.environ.get("NN_TEST_LOWEST_PYTHON"), shutil.which(f"python{wanted}")]
     candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{wanted}.*/bin/python{wanted}"))
+    found = {}
     for python in filter(None, candidates):
         result = subprocess.run(
             [python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True
         )
-        if result.returncode == 0 and tuple(map(int, result.stdout.split())) == OLDEST_PYTHON:
-            return python
-    return None
+        version = tuple(map(int, result.stdout.split())) if result.returncode == 0 else None
+        if version and version not in found and (python == sys.executable or version == OLDEST_PYTHON):
+            found[version] = python
+    return [pytest.param(python, id=f"python{v[0]}.{v[1]}") for v, python in sorted(found.items())]
 
 
-@pytest.mark.skipif(
-    os.environ.get("NN_TEST_LOWEST") != "1", reason="downloads packages: set NN_TEST_LOWEST=1 to run it"
-)
-def test_lowest_allowed_versions_run_the_notebook(tmp_path):
-    """uv's lowest-direct resolution of requirements.txt, plus papermill and ipykernel at requirements-dev.txt's
-    bounds, on the oldest supported Python; then a quick run with that environment's kernel."""
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-    if uv is None:
-        pytest.skip("uv is not installed (pip install uv)")
-    python = oldest_python()
-    if python is None:
-        pytest.skip(f"no Python {OLDEST_PYTHON} found: set NN_TEST_LOWEST_PYTHON to one")
-    runtime = requirement_bounds(ROOT / "requirements.txt")
-    dev = requirement_bounds(ROOT / "requirements-dev.txt")
-    runner = [f"{name}>={dev[name]}" for name in ("papermill", "ipykernel")]
+def requirement_bounds(path, python_version):
+    """{name: lower bound} of every requirement of a requirements file (not following -r) that applies on
+    python_version ("3.11"): its `>=` version, after its environment marker (`; python_version < "3.12"`)."""
+    bounds = {}
+    for line in Path(path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        requirement = Requirement(line)
+        if requirement.marker and not requirement.marker.evaluate({"python_version": python_version}):
+            continue
+        lower = [s.version for s in requirement.specifier if s.operator == ">="]
+        if lower:
+            bounds[canonicalize_name(requirement.name)] = lower[0]
+    return bounds
+
+
+def uv_binary():
+    """uv, which requirements-dev.txt installs (next to this Python, or on PATH)."""
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    assert uv, "uv is not installed: pip install -r requirements-dev.txt"
+    return uv
+
+
+@pytest.mark.parametrize("python", lowest_pythons())
+def test_lowest_allowed_versions_run_the_notebook(python, tmp_path):
+    """uv's lowest-direct resolution of requirements.txt on `python` (wheels only: a bound that needs a compiler is
+    not one a user can install), plus papermill and ipykernel at requirements-dev.txt's bounds; then matplotlib in
+    a plain IPython shell and a quick run of the notebook with that environment's kernel, writing into one folder.
+
+    It downloads packages (uv keeps them in UV_CACHE_DIR; .ci/run puts that in a temporary folder it reuses)."""
+    uv = uv_binary()
     venv = tmp_path / "venv"
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     start = time.perf_counter()
     subprocess.run([uv, "venv", "-q", str(venv), "--python", python], check=True, env=env)
     py = str(venv / "bin" / "python")
-    install = [uv, "pip", "install", "-q", "--python", py, "--resolution", "lowest-direct"]
+    version = subprocess.run([py, "-c", "import sys; print(*sys.version_info[:2], sep='.')"], capture_output=True)
+    python_version = version.stdout.decode().strip()
+    runtime = requirement_bounds(ROOT / "requirements.txt", python_version)
+    dev = requirement_bounds(ROOT / "requirements-dev.txt", python_version)
+    runner = [f"{name}>={dev[name]}" for name in ("papermill", "ipykernel")]
+    install = [uv, "pip", "install", "-q", "--python", py, "--resolution", "lowest-direct", "--no-build"]
     subprocess.run([*install, "-r", str(ROOT / "requirements.txt"), *runner], check=True, env=env)
-    print(f"lowest-version environment made in {time.perf_counter() - start:.0f} s")
+    print(f"Python {python_version}: lowest-version environment made in {time.perf_counter() - start:.0f} s")
     installed = json.loads(
         subprocess.run([uv, "pip", "list", "--python", py, "--format", "json"], capture_output=True, text=True).stdout
     )
-    versions = {p["name"].lower(): p["version"] for p in installed}
+    versions = {canonicalize_name(p["name"]): p["version"] for p in installed}
     wanted = {**runtime, "papermill": dev["papermill"], "ipykernel": dev["ipykernel"]}
-    print("installed:", ", ".join(f"{name} {versions.get(name)}" for name in wanted))
+    print("installed:", ", ".join(f"{name} {versions.get(name)}" for name in [*wanted, "ipython"]))
     off = {n: (b, versions.get(n)) for n, b in wanted.items() if Version(versions.get(n, "0")) != Version(b)}
     assert not off, f"not installed at its lower bound (bound, installed): {off}"
 
+    # matplotlib's pyplot in an IPython shell: matplotlib 3.7 and 3.8 import IPython's backend2gui there, which
+    # IPython 9.16 removed (ImportError), so requirements.txt asks for matplotlib 3.9
+    shell = "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.ion()\nprint('pyplot in IPython: ok')"
+    result = subprocess.run(
+        [py, "-m", "IPython", "--quick", "-c", shell], capture_output=True, text=True, env=clean_env(tmp_path)
+    )
+    assert result.stdout.strip().endswith("pyplot in IPython: ok"), result.stdout[-3000:] + result.stderr[-3000:]
+
     out = tmp_path / "run"
-    settings = dict(QUICK, MODEL_PATH=str(out / "model.npz"), IMAGES_DIR=str(out / "images"))
-    settings.update(BEST_MODEL_PATH=str(out / "best.npz"), DEEP_MODEL_PATH=str(out / "deep.npz"))
-    _, executed = run_papermill(NOTEBOOK, tmp_path / "executed.ipynb", ROOT, clean_env(tmp_path), settings, py)
+    start = time.perf_counter()
+    _, executed = run_papermill(
+        NOTEBOOK, tmp_path / "executed.ipynb", ROOT, clean_env(tmp_path), dict(QUICK, OUTPUT_DIR=str(out)), py
+    )
+    print(f"Python {python_version}: quick run with the lowest versions in {time.perf_counter() - start:.0f} s")
     versions_line = printed_line(executed, "Python ")  # printed by the kernel: it ran with these versions
     assert f"NumPy {versions['numpy']}, pandas {versions['pandas']}" in versions_line, versions_line
+    assert versions_line.startswith(f"Python {python_version}."), versions_line
     assert "Traceback" not in stderr_text(executed), stderr_text(executed)
-    assert (out / "model.npz").is_file()
+    assert "Warning" not in stderr_text(executed), stderr_text(executed)  # e.g. a deprecation the bounds avoid
+    assert (out / parameters_cell_setting("MODEL_PATH")).is_file()

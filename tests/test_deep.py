@@ -7,7 +7,7 @@ the notebook's functions), for theta = [1, -2], gradients g1 = [0.5, 1] then g2 
 import numpy as np
 import pytest
 
-from notebook_module import ROOT
+from notebook_module import ROOT, notebook_cells
 
 TOL = 1e-7  # the gradient checks' bound, as stated in the notebook
 
@@ -373,3 +373,29 @@ def test_train_deep_rejects_bad_arguments_by_name(nb, mnist_small):
     ]:
         with pytest.raises(ValueError, match=message):
             nb.train_deep(X[:100], y[:100], X_dev[:50], y_dev[:50], **dict(common, **bad))
+
+
+def test_the_initialisation_figure_legend_matches_the_markers_of_both_panels():
+    """16.4's figure has one legend for its two panels: every line must use the marker the legend shows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    source = next(
+        "".join(c["source"])
+        for c in notebook_cells()
+        if c["cell_type"] == "code" and '"deep_init.png"' in "".join(c["source"])
+    )
+    spread = {scale: ([0.3 * scale, 0.3 * scale**2], [1e-3 * scale, 1e-3 * scale**2]) for scale in (0.5, 1.0, 2.0)}
+    namespace = dict(np=np, plt=plt, spread=spread, save_figure=lambda *args: None, IMAGES_DIR=None)
+    namespace |= dict(INIT_DEMO_LAYERS=2, INIT_DEMO_WIDTH=4, INIT_DEMO_IMAGES=3)
+    exec(source.replace("plt.show()", ""), namespace)
+    fig = namespace["fig"]
+    (legend,) = fig.legends
+    shown = {text.get_text(): handle.get_marker() for text, handle in zip(legend.get_texts(), legend.legend_handles)}
+    lines = [line for ax in fig.axes for line in ax.get_lines()]
+    assert len(lines) == 2 * len(spread)
+    for line in lines:
+        assert line.get_marker() == shown[line.get_label()], line.get_label()
+    plt.close(fig)

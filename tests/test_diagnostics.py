@@ -188,3 +188,34 @@ def test_show_prediction_marks_and_writes_what_lies_below_the_log_axis(nb, model
     assert texts == [f"{p:.0e}" for p in probs]
     assert ax.get_ylim()[0] == pytest.approx(floor)
     plt.close(fig)
+
+
+def test_first_layer_weights_figure_numbers_the_rows_and_columns(nb):
+    """13.3's text names tiles by "row r, column c": the mosaic carries those numbers, at the tiles' centres,
+    and unit j is at row j // n_cols + 1, column j % n_cols + 1."""
+    rng = np.random.default_rng(2)
+    W1 = rng.standard_normal((784, 20)).astype(np.float32)
+    fig = nb.plot_first_layer_weights(W1, n_cols=8)  # 3 rows of 8 tiles
+    ax = fig.axes[0]
+    assert ax.xaxis.get_major_formatter().format_ticks(ax.get_xticks()) == [str(c) for c in range(1, 9)]
+    assert ax.yaxis.get_major_formatter().format_ticks(ax.get_yticks()) == ["1", "2", "3"]
+    mosaic = ax.images[0].get_array()
+    j = 13  # row 2, column 6
+    row, col = j // 8 + 1, j % 8 + 1
+    x, y = int(round(ax.get_xticks()[col - 1])), int(round(ax.get_yticks()[row - 1]))
+    np.testing.assert_allclose(mosaic[y, x], W1[:, j].reshape(28, 28)[13, 13] / np.abs(W1[:, j]).max(), rtol=1e-6)
+    assert ax.get_xlabel() == "column" and ax.get_ylabel() == "row"
+    plt.close(fig)
+
+
+def test_gradient_descent_figure_has_a_colour_bar_for_the_step_number(nb):
+    """The dots of "the whole picture" are coloured by step: a colour bar says so, one tick per step."""
+    steps = 5
+    fig = nb.draw_gradient_descent(lrs=(0.1, 1.05), steps=steps)
+    colour_bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(colour_bars) == 1
+    assert "step" in colour_bars[0].get_ylabel()
+    np.testing.assert_array_equal(colour_bars[0].get_yticks(), np.arange(steps + 1))
+    dots = [c for ax in fig.axes if ax not in colour_bars for c in ax.collections]
+    assert len(dots) == 2 and all(len(d.get_offsets()) == steps + 1 for d in dots)
+    plt.close(fig)

@@ -1,18 +1,28 @@
 """The learner's exercises: each comes before the notebook's own version of what it asks, as four cells (task,
 folded check, the learner's cell, folded solution); each check says "not attempted yet" for the stub, accepts the
 solution written in the notebook and rejects typical wrong answers with a reason that names the mistake, without
-using anything the notebook defines later."""
+using anything the notebook defines later.
+
+The checks follow the interface of /work/CHECKS_API.md: values_N collects data in the kernel, verdict_N (pure,
+exec'd from the cells' sources in a fresh namespace, as the grader does) judges it against expected values stored
+as numbers or SHA-256 fingerprints; no check or helper holds a working answer to any exercise."""
 
 import ast
 import builtins
 import contextlib
 import io
 import re
+import signal
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from notebook_module import is_collapsed, notebook_cells
+from notebook_module import NOTEBOOK, ROOT, is_collapsed, notebook_cells
+
+sys.path.insert(0, str(ROOT / "teacher"))
+import student_edition as se  # noqa: E402
 
 CELLS = notebook_cells()
 SOURCE = ["".join(cell["source"]) for cell in CELLS]
@@ -112,6 +122,8 @@ def notebook_globals(nb, mnist_small):
     for marker in ("ex_params = {", "check_params = init_params(", "reference = {  # gradient name"):
         with contextlib.redirect_stdout(io.StringIO()):
             exec(code_cell_containing(marker), namespace)
+    for roles in ROLE.values():  # the checks as the kernel runs them (exercise 8's also stores its arrays)
+        exec(SOURCE[roles["check"]], namespace)
     return namespace
 
 
@@ -275,7 +287,55 @@ def one_hot_transposed(y, n_classes=10):
     return np.eye(n_classes, dtype=np.float32)[y].T
 
 
-SHAPES = {"Z1": (5, 128), "A1": (5, 128), "Z2": (5, 10), "P": (5, 10)}
+def softmax_float16(Z):
+    E = np.exp((Z - Z.max(axis=1, keepdims=True)).astype(np.float16))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def numerical_gradient_rows_and_columns(f, x, h=1e-5):
+    """Handles only 2-D x: raises IndexError for a 1-D x (section 7.1's b1 and b2)."""
+    grad = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            old = x[i, j]
+            x[i, j] = old + h
+            f_plus = f()
+            x[i, j] = old - h
+            f_minus = f()
+            x[i, j] = old
+            grad[i, j] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def numerical_gradient_flat_rows(f, x, h=1e-5):
+    """Treats x as rows and columns whatever its shape: wrong for a 3-D x (nudges whole slices)."""
+    x2 = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(1, -1)
+    grad = np.zeros_like(x2)
+    for i in range(x2.shape[0]):
+        for j in range(min(x2.shape[1], x.shape[-1])):
+            idx = (i, j) if x.ndim != 1 else (j,)
+            old = x[idx].copy() if x.ndim > 2 else x[idx]
+            x[idx] = old + h
+            f_plus = f()
+            x[idx] = old - h
+            f_minus = f()
+            x[idx] = old
+            grad[i, j] = (f_plus - f_minus) / (2 * h)
+    return grad.reshape(x.shape)
+
+
+def per_class_accuracy_integer_division(cm):
+    return np.diag(cm) // np.maximum(cm.sum(axis=1), 1)
+
+
+def momentum_plain_sgd(params, grads, velocity, lr, beta):
+    for k in params:
+        velocity[k][...] = grads[k]
+        params[k] -= lr * velocity[k]
+    return params
+
+
+SHAPES = {"dW2": (128, 10), "dA1": (5, 128), "dW1": (784, 128), "db1": (128,)}
 
 
 WRONG = {
@@ -293,12 +353,14 @@ WRONG = {
         (softmax_in_place, "in place"),
         (softmax_without_keepdims, "add keepdims=True"),
         (lambda Z: np.full_like(Z, 1 / Z.shape[1]), "differ from softmax"),
+        (softmax_float16, "float16"),
     ],
     "predicted_shapes": [
-        ({**SHAPES, "Z1": (128, 5)}, "rows are examples"),
-        ({**SHAPES, "Z1": (5, 784)}, "X (m, 784) @ W1"),
-        ({**SHAPES, "P": (5,)}, "softmax turns each row"),
-        ({**SHAPES, "A1": None}, "no prediction for A1"),
+        ({**SHAPES, "dW2": (10, 128)}, "swapped"),
+        ({**SHAPES, "dW1": (5, 128)}, "X transposed (784, m)"),
+        ({**SHAPES, "db1": (5, 128)}, "a sum over the rows"),
+        ({**SHAPES, "dA1": None}, "no prediction for dA1"),
+        ({**SHAPES, "dA1": "(5, 128)"}, "a tuple of whole numbers"),
     ],
     "my_cross_entropy": [
         (cross_entropy_sum, "the sum"),
@@ -308,9 +370,9 @@ WRONG = {
         (cross_entropy_per_example, "not one number"),
     ],
     "my_relu_backward": [
-        (lambda dA, Z: dA * (Z >= 0), "not Z >= 0"),
-        (lambda dA, Z: np.maximum(dA, 0), "the mask comes from Z"),
-        (lambda dA, Z: dA * np.maximum(Z, 0), "multiplied by relu(Z)"),
+        (lambda dA, Z: dA * (Z >= 0), "exactly 0"),
+        (lambda dA, Z: np.maximum(dA, 0), "decided by Z"),
+        (lambda dA, Z: dA * np.maximum(Z, 0), "ReLU(Z) itself"),
         (lambda dA, Z: dA * (Z < 0), "inverted"),
         (lambda dA, Z: dA, "unchanged"),
         (lambda dA, Z: np.multiply(dA, Z > 0, out=dA), "in place"),
@@ -329,18 +391,20 @@ WRONG = {
         (numerical_gradient_over_h, "divide by 2h"),
         (numerical_gradient_of_a_copy, "not a copy"),
         (numerical_gradient_not_restored, "put every nudged entry back"),
+        (numerical_gradient_rows_and_columns, "any shape"),
+        (numerical_gradient_flat_rows, "any shape"),
     ],
     "first_wrong": [
-        ("Z1", "computed from dA1"),
-        ("dW1", "computed from dA1"),
+        ("Z1", "computed from an earlier gradient that already disagrees"),
+        ("dW1", "computed from an earlier gradient that already disagrees"),
         ("W2", "agrees with its numerical reference"),
         ("X", "not one of backward's gradients"),
         (3, "as a string"),
     ],
     "lr_predictions": [
-        ({0.05: "better", 1.5: "worse", 5.0: "diverges"}, "at 0.05 you predicted 'better', it was 'worse'"),
-        ({0.05: "worse", 1.5: "diverges", 5.0: "diverges"}, "at 1.5 you predicted 'diverges', it was 'worse'"),
-        ({0.05: "worse", 1.5: "worse", 5.0: "worse"}, "it was 'diverges'"),
+        ({0.05: "better", 1.5: "worse", 5.0: "diverges"}, "at 0.05 you predicted 'better'"),
+        ({0.05: "worse", 1.5: "diverges", 5.0: "diverges"}, "at 1.5 you predicted 'diverges'"),
+        ({0.05: "worse", 1.5: "worse", 5.0: "worse"}, "at 5.0 you predicted 'worse'"),
         ({0.05: "slower", 1.5: "worse", 5.0: "diverges"}, "use one of"),
     ],
     "my_per_class_accuracy": [
@@ -348,12 +412,14 @@ WRONG = {
         (lambda cm: np.diag(cm) / cm.sum(), "total number"),
         (lambda cm: np.diag(cm) / cm.sum(axis=1), "no examples"),
         (lambda cm: np.trace(cm) / cm.sum(), "overall accuracy"),
+        (per_class_accuracy_integer_division, "integer division"),
     ],
     "my_momentum_update": [
         (momentum_averaged, "averaged form"),
         (momentum_old_velocity, "old velocity"),
-        (momentum_velocity_not_stored, "velocity is still 0"),
+        (momentum_velocity_not_stored, "velocity you were given did not change"),
         (momentum_new_dict, "in place"),
+        (momentum_plain_sgd, "plain SGD"),
     ],
 }
 
@@ -453,14 +519,14 @@ def test_exercise_6_is_about_the_worked_example_as_printed(notebook_globals):
 def test_check_says_not_attempted_for_the_stub(notebook_globals, n, capsys):
     assert run_exercise(notebook_globals, n) is None
     out = capsys.readouterr().out
-    assert f"Exercise {n}: not attempted yet" in out, out
+    assert out.splitlines()[-1].startswith(f"Exercise {n}: not attempted yet"), out
 
 
 @pytest.mark.parametrize("n", [n for n, _ in EXERCISES])
 def test_check_accepts_the_notebooks_solution(notebook_globals, n, capsys):
     assert run_exercise(notebook_globals, n, solution=True) is True, capsys.readouterr().out
     out = capsys.readouterr().out
-    assert out.startswith(f"Exercise {n}: right: "), out
+    assert out.splitlines()[-1].startswith(f"Exercise {n}: right: "), out
     assert notebook_globals["EXERCISE_RESULTS"] is not None
 
 
@@ -473,7 +539,8 @@ def test_check_rejects_a_typical_wrong_answer_and_says_why(notebook_globals, nam
     n = NUMBER[name]
     assert run_exercise(notebook_globals, n, answer=answer) is False
     out = capsys.readouterr().out
-    assert out.startswith(f"Exercise {n}: wrong: ") and reason in out, out
+    verdict = out.splitlines()[-1]  # the learner's cell may print before its check (exercise 8's comparison)
+    assert verdict.startswith(f"Exercise {n}: wrong: ") and reason in verdict, out
 
 
 def test_not_implemented_error_also_counts_as_not_attempted(notebook_globals, capsys):
@@ -492,3 +559,335 @@ def test_every_verdict_is_recorded_for_the_grader(notebook_globals, capsys):
     assert results[2] is True
     run_exercise(notebook_globals, 2)
     assert results[2] is None
+
+
+# The check interface: values in the kernel, a pure verdict outside it (see the grader), nothing to copy from.
+
+FUNCTION_EXERCISES = [n for n, _ in EXERCISES if learner_name(n).startswith("my_")]
+
+
+def is_plain(value):
+    """True for the data values_N may return: None, bool, int, float, str, lists/dicts of them, numeric arrays."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    if isinstance(value, list):
+        return all(is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_plain(v) for k, v in value.items())
+    return False
+
+
+def through_json(value):
+    """value as the grader carries it out of the kernel: arrays as lists with their dtype, read back as arrays."""
+    if isinstance(value, np.ndarray):
+        return np.array(value.tolist(), dtype=value.dtype.name)
+    if isinstance(value, list):
+        return [through_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: through_json(v) for k, v in value.items()}
+    return value
+
+
+def fresh_verdict(n, values, cases=None):
+    """verdict_n exec'd from the helper's and the check's sources in a namespace holding only np, as the grader does."""
+    namespace = {"np": np}
+    exec(SOURCE[HELPER], namespace)
+    exec(SOURCE[ROLE[n]["check"]], namespace)
+    return namespace[f"verdict_{n}"](values, cases)
+
+
+def kernel_values(notebook_globals, n, answer, cases=None):
+    """values_n(answer) as the learner's kernel computes it."""
+    with np.errstate(all="ignore"):
+        return notebook_globals[f"values_{n}"](answer, cases)
+
+
+def solution_answer(notebook_globals, n):
+    """The notebook's solution to exercise n: the function or value its solution code defines."""
+    namespace = dict(notebook_globals)
+    exec(solution_code(n), namespace)
+    return namespace[learner_name(n)]
+
+
+ANSWERS = [(NUMBER[name], answer, reason) for name, answers in WRONG.items() for answer, reason in answers]
+
+
+@pytest.mark.parametrize("n", [n for n, _ in EXERCISES])
+def test_every_check_cell_has_the_interface(notebook_globals, n):
+    names = defines(SOURCE[ROLE[n]["check"]])
+    assert {f"cases_{n}", f"values_{n}", f"verdict_{n}"} <= names
+    assert notebook_globals[f"ANSWER_NAME_{n}"] == learner_name(n)
+    cases = notebook_globals[f"cases_{n}"]()
+    assert isinstance(cases, list) and all("expected" in case for case in cases)
+    assert bool(cases) == learner_name(n).startswith("my_"), "function exercises have public cases, values none"
+
+
+@pytest.mark.parametrize(
+    "n, answer, reason",
+    [(n, None, "right") for n, _ in EXERCISES] + ANSWERS,
+    ids=[f"{n}-solution" for n, _ in EXERCISES] + [f"{n}-wrong-{i}" for i, (n, _, _) in enumerate(ANSWERS)],
+)
+def test_the_verdict_outside_the_kernel_is_the_kernels(notebook_globals, n, answer, reason, capsys):
+    """values_N gives plain data; verdict_N exec'd alone from the cells' sources judges it as the kernel's check."""
+    if reason == "right":
+        answer = solution_answer(notebook_globals, n)
+    values = kernel_values(notebook_globals, n, answer)
+    assert is_plain(values), values
+    status, why = fresh_verdict(n, through_json(values))
+    assert status == ("right" if reason == "right" else "wrong"), why
+    assert reason == "right" or reason in why, why
+    run_exercise(notebook_globals, n, answer=answer)
+    assert capsys.readouterr().out.splitlines()[-1] == f"Exercise {n}: {status}: {why}"
+
+
+@pytest.mark.parametrize("n", [n for n, _ in EXERCISES])
+def test_the_verdict_of_the_stub_is_not_attempted(notebook_globals, n):
+    stub = dict(notebook_globals)
+    exec(
+        compile(ast.Module(body=ast.parse(SOURCE[ROLE[n]["answer"]]).body[:-1], type_ignores=[]), "stub", "exec"), stub
+    )
+    values = kernel_values(notebook_globals, n, stub[learner_name(n)]) if stub[learner_name(n)] is not None else {}
+    assert fresh_verdict(n, through_json(values or {"not_attempted": True}))[0] == "not attempted"
+
+
+def hidden_cases(nb, n, rng):
+    """New cases with the public cases' keys, "expected" from the notebook's own functions (as the grader's are)."""
+    if n == 1:
+        return [{"y": y, "n_classes": 12, "expected": nb.one_hot(y, 12)} for y in (rng.integers(0, 12, size=9),)]
+    if n == 2:
+        Z = 5 * rng.standard_normal((6, 7))
+        return [{"Z": Z, "expected": nb.softmax(Z)}]
+    if n == 4:
+        E = np.exp(rng.standard_normal((9, 6)))
+        P, Y = E / E.sum(axis=1, keepdims=True), nb.one_hot(rng.integers(0, 6, size=9), 6).astype(np.float64)
+        return [{"P": P, "Y": Y, "expected": nb.cross_entropy(P, Y)}]
+    if n == 5:
+        dA, Z = rng.standard_normal((4, 9)), rng.standard_normal((4, 9))
+        Z[:, ::3] = 0.0
+        return [{"dA": dA, "Z": Z, "expected": nb.relu_backward(dA, Z)}]
+    if n == 7:
+        x = rng.standard_normal((2, 2, 2, 2))
+        return [
+            {"f": "sum of sines", "x": x, "h": 1e-5, "expected": np.cos(x)},
+            {"f": "log-sum-exp", "x": x[0, 0, 0], "expected": np.exp(x[0, 0, 0]) / np.exp(x[0, 0, 0]).sum()},
+        ]
+    if n == 10:
+        y_true, y_pred = rng.integers(0, 5, size=80), rng.integers(0, 6, size=80)
+        cm = nb.confusion_matrix(y_true, y_pred, 6)
+        return [{"cm": cm, "expected": nb.per_class_accuracy(cm)}]
+    if n == 11:
+        p = {"W": rng.standard_normal((4, 2)), "b": rng.standard_normal(2)}
+        g = {k: rng.standard_normal(v.shape) for k, v in p.items()}
+        v = {k: rng.standard_normal(a.shape) for k, a in p.items()}
+        p1, v1 = {k: a.copy() for k, a in p.items()}, {k: a.copy() for k, a in v.items()}
+        nb.momentum_update(p1, g, v1, 0.2, 0.8)
+        return [
+            {"params": p, "grads": g, "velocity": v, "lr": 0.2, "beta": 0.8, "expected": {"params": p1, "velocity": v1}}
+        ]
+    raise AssertionError(n)
+
+
+@pytest.mark.parametrize("n", FUNCTION_EXERCISES)
+def test_hidden_cases_with_the_same_keys_are_judged_too(nb, notebook_globals, n):
+    """The grader's hidden tests: new inputs under the public cases' keys, with their own expected values."""
+    cases = hidden_cases(nb, n, np.random.default_rng(100 + n))
+    assert all(
+        set(case) == set(notebook_globals[f"cases_{n}"]()[0]) - ({"h"} if n == 7 else set()) | set(case)
+        for case in cases
+    )
+    right = kernel_values(notebook_globals, n, solution_answer(notebook_globals, n), cases)
+    assert fresh_verdict(n, through_json(right), cases)[0] == "right"
+    wrong = [answer for answer, _ in WRONG[learner_name(n)] if answer is not raises]
+    statuses = [fresh_verdict(n, kernel_values(notebook_globals, n, answer, cases), cases)[0] for answer in wrong]
+    assert statuses.count("right") <= len(wrong) // 2, statuses  # some slips only show on the public edge cases
+
+
+def implementation_lines():
+    """Distinctive code lines of the exercises' answers: each solution's and each reference function's lines."""
+    out = set()
+    for n, _ in EXERCISES:
+        texts = [solution_code(n)] + ([SOURCE[ROLE[n]["reference"]]] if "reference" in ROLE[n] else [])
+        for text in texts:
+            for line in text.splitlines():
+                code = line.split("#")[0].strip()
+                if len(code) > 12 and re.search(r"[-+*/@=<>]", code) and not code.startswith(('"""', "def ")):
+                    out.add(code)
+    return out
+
+
+def test_no_check_or_helper_holds_an_answer():
+    """No working implementation of an exercise in the checks: no solution's or reference's line, no log-sum-exp
+    softmax, no one-hot builder, no ReLU gradient line, no momentum update, no worked-out dW1[1, 1], no planted
+    bug's line or comment, and no answer value written in plain text."""
+    forbidden = implementation_lines() | {
+        "logaddexp",
+        "# the bug",
+        "np.arange(len(y))",
+        "keepdims=True)",
+        "Z > 0",
+        "velocity[k] *=",
+        "velocity[k] +=",
+        "beta * v + g",
+        "(P - Y) @",
+        "X.T @",
+        "0.6981",
+        "(784, 128)",
+        "(128, 10)",
+        '"diverges"}',
+    }
+    for i in [HELPER] + [ROLE[n]["check"] for n, _ in EXERCISES]:
+        code = SOURCE[i]
+        found = [text for text in forbidden if text in code]
+        assert not found, f"cell {CELLS[i]['id']} holds {found}"
+
+
+def test_wrong_answers_are_explained_in_words_not_code(notebook_globals):
+    """A diagnosis never spells out a line of the answer (e.g. `Z - Z.max(axis=1, keepdims=True)`)."""
+    lines = implementation_lines()
+    for n, answer, _ in ANSWERS:
+        _, why = fresh_verdict(n, kernel_values(notebook_globals, n, answer))
+        assert not [line for line in lines if line in why], why
+        assert "Z.max(" not in why and "np.arange(" not in why and "[np.arange" not in why, why
+
+
+def test_exercise_8_names_no_answer_when_wrong(notebook_globals):
+    for name, _ in WRONG["first_wrong"]:
+        _, why = fresh_verdict(8, kernel_values(notebook_globals, 8, name))
+        assert "A1" not in why.replace("dA1", "A1") or why.startswith("'X'"), why
+
+
+def test_a_float16_softmax_is_told_why_without_contradiction(notebook_globals):
+    _, why = fresh_verdict(2, kernel_values(notebook_globals, 2, softmax_float16))
+    assert "float16" in why and "precision" in why and "[1. 1." not in why, why
+
+
+def test_exercise_7_rejects_a_2d_only_gradient_on_1d_and_3d_arrays(notebook_globals):
+    shapes = [np.shape(case["x"]) for case in notebook_globals["cases_7"]()]
+    assert {1, 2, 3} <= {len(s) for s in shapes}
+    for answer in (numerical_gradient_rows_and_columns, numerical_gradient_flat_rows):
+        status, why = fresh_verdict(7, kernel_values(notebook_globals, 7, answer))
+        assert status == "wrong" and "any shape" in why and "x of shape" in why, why
+
+
+def test_exercise_8_is_workable_from_its_check_cell_alone():
+    """Without any earlier exercise: the check cell's stored arrays, compared as the solution says, give the answer;
+    and they are the notebook's backward with the 1/m missing from dA1 (m = 5), against its numerical gradients."""
+    namespace = {"np": np}
+    exec(SOURCE[HELPER], namespace)
+    exec(SOURCE[ROLE[8]["check"]], namespace)
+    grads, reference = namespace["bug_grads"], namespace["bug_reference"]
+    assert list(grads) == list(reference) == ["Z2", "W2", "b2", "A1", "Z1", "W1", "b1"]
+    agree = [name for name in reference if np.allclose(grads[name], reference[name])]
+    first = next(name for name in reference if name not in agree)
+    assert agree == ["Z2", "W2", "b2"] and first == "A1"
+    assert np.allclose(grads["A1"], len(grads["Z2"]) * reference["A1"])
+    assert namespace["verdict_8"]({"value": first})[0] == "right"
+    assert "backward_with_a_bug" not in SOURCE[ROLE[8]["check"]]
+
+
+def test_exercise_9_stored_outcomes_hold_when_trained(nb, mnist_small):
+    """The outcomes exercise 9's verdict stores are what the notebook's own train gives (1 epoch on 2,000 images),
+    on a slice of MNIST with two seeds."""
+    X_train, y_train, X_dev, y_dev = mnist_small
+    namespace = {"np": np}
+    exec(SOURCE[HELPER], namespace)
+    exec(SOURCE[ROLE[9]["check"]], namespace)
+    for seed in (0, 1):
+        runs = {}
+        for lr in (0.5, 0.05, 1.5, 5.0):
+            settings = dict(hidden_units=128, epochs=1, batch_size=128, lr=lr, seed=seed, progress=False)
+            try:
+                runs[lr] = nb.train(X_train[:2000], y_train[:2000], X_dev, y_dev, **settings)[1]["val_acc"][-1]
+            except FloatingPointError:
+                runs[lr] = None
+        words = {
+            str(lr): "diverges"
+            if acc is None
+            else "better"
+            if acc > runs[0.5] + 0.02
+            else "worse"
+            if acc < runs[0.5] - 0.02
+            else "about the same"
+            for lr, acc in runs.items()
+            if lr != 0.5
+        }
+        assert namespace["verdict_9"]({"value": words})[0] == "right", (seed, runs)
+
+
+def edition_functions(notebook_globals):
+    """Every function defined anywhere in the student edition outside the student's own cells (nested ones too),
+    compiled from its own source in a namespace with the notebook's names."""
+    import nbformat
+
+    master = nbformat.reads(Path(NOTEBOOK).read_text(encoding="utf-8"), as_version=4)
+    edition = se.build(master)
+    functions = []
+    for cell in edition.cells:
+        if cell.cell_type != "code" or "answer" in cell.metadata.get("tags", []):
+            continue
+        try:
+            tree = ast.parse(se.python_source(se.source(cell)))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+                if isinstance(node, ast.Lambda):
+                    node = ast.Expression(body=node)
+                    code, mode = compile(node, "edition", "eval"), "eval"
+                else:
+                    node.decorator_list = []
+                    code, mode = compile(ast.Module(body=[node], type_ignores=[]), "edition", "exec"), "exec"
+                namespace = dict(notebook_globals)
+                try:  # a default argument may name a variable of the enclosing function: not callable alone
+                    if mode == "eval":
+                        functions.append(eval(code, namespace))
+                    else:
+                        exec(code, namespace)
+                        functions.append(namespace[node.name])
+                except NameError:
+                    continue
+    return functions
+
+
+class TookTooLong(Exception):
+    """A function of the edition that runs on and on with an exercise's inputs: not a right answer either."""
+
+
+def within_seconds(seconds, call):
+    """call() stopped after `seconds` (SIGALRM): its result, or TookTooLong."""
+
+    def stop(signum, frame):
+        raise TookTooLong
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return call()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_no_function_of_the_edition_is_graded_right(notebook_globals, tmp_path, monkeypatch, capsys):
+    """Issue 21's must-show: every function the student edition defines outside the student's cells (checks,
+    helper, plumbing, the notebook's own functions, nested ones and lambdas), handed to each function exercise's
+    check, is never graded right: the edition holds no answer to copy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)  # a function that writes files writes them here
+    functions = edition_functions(notebook_globals)
+    assert len(functions) > 100
+    graded_right = []
+    for function in functions:
+        for n in FUNCTION_EXERCISES:
+            try:
+                values = within_seconds(10, lambda n=n, f=function: kernel_values(notebook_globals, n, f))
+            except (Exception, SystemExit):  # TookTooLong too
+                continue
+            if fresh_verdict(n, values)[0] == "right":
+                graded_right.append((getattr(function, "__name__", "?"), n))
+    capsys.readouterr()
+    assert not graded_right

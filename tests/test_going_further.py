@@ -4,10 +4,12 @@ The two-step optimizer values below were worked out by hand from the formulas in
 (not by calling the notebook's functions), for theta = [1, -2], gradients g1 = [0.5, 1] then g2 = [-1, 2].
 """
 
+import re
+
 import numpy as np
 import pytest
 
-from notebook_module import ROOT
+from notebook_module import ROOT, notebook_cells
 
 
 def as_params(*arrays):
@@ -338,3 +340,51 @@ def test_the_narrow_valley_treats_both_directions_alike_with_rmsprop_and_adam(nb
         return np.linalg.norm(theta["theta"])
 
     assert adam_distance(0.0, 0.9) < adam_distance(0.9, 0.999) / 100
+
+
+def test_plot_recipes_shows_every_epoch_on_the_left_and_says_what_the_zoom_hides(nb):
+    """15.9's figure: the zoomed panel cuts off the slow recipes' first epochs, so a full-range panel shows
+    them and the zoomed panel's title counts the points below it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    histories = {
+        "slow": {"val_acc": [0.80, 0.95, 0.97, 0.975], "best_epoch": 4},
+        "fast": {"val_acc": [0.965, 0.98, 0.985, 0.984], "best_epoch": 3},
+    }
+    fig = nb.plot_recipes(histories, "two recipes")
+    ax_all, ax_zoom = fig.axes
+    assert ax_all.get_ylim()[0] <= 80 and ax_all.get_ylim()[1] >= 98.5  # every point on the full range
+    zoom_low = ax_zoom.get_ylim()[0]
+    below = sum(int(np.sum(100 * np.array(h["val_acc"]) < zoom_low)) for h in histories.values())
+    assert below == 2 and "2 points below" in ax_zoom.get_title()
+    for ax in (ax_all, ax_zoom):  # both panels draw both curves and mark each best epoch
+        ys = [tuple(np.round(line.get_ydata(), 6)) for line in ax.get_lines()]
+        assert (round(100 * 0.985, 6),) in ys and (round(100 * 0.975, 6),) in ys
+    plt.close(fig)
+
+
+def printed(cell):
+    """The text a code cell printed (its stream outputs), as one string."""
+    streams = [out for out in cell.get("outputs", []) if out.get("output_type") == "stream"]
+    return "".join("".join(out["text"]) for out in streams)
+
+
+def test_the_kept_recipe_is_the_best_of_the_compared_ones_and_the_text_quotes_its_dev_accuracy():
+    """15.9 keeps whichever of the compared recipes has the best dev accuracy (not the best row of the search
+    table above them), and the prose quotes the kept recipe's dev accuracy as the run prints it."""
+    cells = notebook_cells()
+    code = [c for c in cells if c["cell_type"] == "code"]
+    loop = next(c for c in code if "recipe_results[name] = (recipe_params, recipe_history" in "".join(c["source"]))
+    kept = next(c for c in code if 'best_name = recipe_table["dev acc %"].idxmax()' in "".join(c["source"]))
+    devs = dict(re.findall(r"^(.+?)\s+dev (0\.\d{4})\s", printed(loop), flags=re.M))
+    named = re.search(r"best recipe on the dev set: (.+?) \(", printed(kept))
+    if not devs or not named:
+        pytest.skip("the committed notebook ran without RUN_GOING_FURTHER")
+    best = max(devs, key=lambda name: float(devs[name]))
+    assert named.group(1) == best.strip()
+    text = next("".join(c["source"]) for c in cells if "".join(c["source"]).startswith("### 15.9 Comparing recipes"))
+    assert "keep whichever of these five recipes has the best dev accuracy" in text
+    assert f"{100 * float(devs[best]):.2f} %" in text, "the prose quotes the kept recipe's dev accuracy as printed"

@@ -331,3 +331,182 @@ def test_every_visible_code_cell_fits_a_screen():
         if c["cell_type"] == "code" and not is_collapsed(c) and len(source(c).splitlines()) > 45
     ]
     assert not long, f"(cell, lines): {long}"
+
+
+# --- the wall of 6.4-6.5 with numbers, dead units, the risky rate, the recap, the times ---------------------
+
+
+def code_cell_with(text):
+    """The source of the one code cell that contains text."""
+    found = [source(c) for c in CELLS if c["cell_type"] == "code" and text in source(c)]
+    assert len(found) == 1, f"{len(found)} code cells contain {text!r}"
+    return found[0]
+
+
+def run_cells(nb, *texts, **names):
+    """Execute the notebook's own code cells (each found by a piece of its text), in order, in a namespace holding
+    the notebook's functions plus `names`; return the namespace."""
+    namespace = {**vars(nb), **names}
+    for text in texts:
+        exec(TransformerManager().transform_cell(code_cell_with(text)), namespace)
+    return namespace
+
+
+WORKED_EXAMPLE = "ex_params = {"
+JACOBIAN_CELLS = ("def softmax_jacobian(", "dz_by_jacobian = J.T @ g")
+
+
+def test_the_worked_examples_softmax_jacobian_gives_backwards_dZ2(nb, capsys):
+    ns = run_cells(nb, WORKED_EXAMPLE, *JACOBIAN_CELLS)
+    np.testing.assert_allclose(ns["J"], ns["J_nudged"], atol=1e-8)  # the formula agrees with nudging each logit
+    dZ2 = ns["ex_grads"]["Z2"]
+    np.testing.assert_allclose(ns["dz_by_jacobian"], ns["p"] - ns["y"], atol=1e-12)
+    np.testing.assert_allclose(ns["dz_by_jacobian"] / ns["ex_m"], dZ2[1], atol=1e-12)
+    P, Y = ns["ex_P"], ns["ex_Y"]
+    for i in range(len(P)):  # every row of the worked example: J^T (-y / p) / m is backward's row of dZ2
+        np.testing.assert_allclose(nb.softmax_jacobian(P[i]).T @ (-Y[i] / P[i]) / len(P), dZ2[i], atol=1e-12)
+    assert "backward's dZ2[1]" in capsys.readouterr().out
+
+
+def test_the_softmax_jacobian_matches_a_numerical_one_for_ten_classes(nb, rng):
+    z = rng.standard_normal((1, 10))
+    J = nb.softmax_jacobian(nb.softmax(z)[0])
+    numerical = np.stack([nb.numerical_gradient(lambda k=k: nb.softmax(z)[0, k], z)[0] for k in range(10)])
+    np.testing.assert_allclose(J, numerical, atol=1e-9)
+    np.testing.assert_allclose(J.sum(axis=0), 0, atol=1e-12)  # the probabilities' sum never moves
+
+
+def test_dW2_by_loops_matches_backward_on_the_worked_example_and_a_random_batch(nb, small_net, capsys):
+    ns = run_cells(nb, WORKED_EXAMPLE, "def dW2_by_loops(")
+    np.testing.assert_allclose(nb.dW2_by_loops(ns["A1_ex"], ns["dZ2_ex"]), ns["ex_grads"]["W2"], atol=1e-12)
+    np.testing.assert_allclose(ns["A1_ex"].T @ ns["dZ2_ex"], ns["ex_grads"]["W2"], atol=1e-12)
+    assert "by loops" in capsys.readouterr().out
+    params, X, Y = small_net
+    grads = nb.backward(params, nb.forward(params, X)[1], Y)
+    np.testing.assert_allclose(nb.dW2_by_loops(nb.forward(params, X)[1]["A1"], grads["Z2"]), grads["W2"], atol=1e-12)
+
+
+def test_the_dead_unit_demo_kills_one_unit_for_good(nb, mnist_small, capsys):
+    X, y = mnist_small[0][:256], mnist_small[1][:256]
+    ns = run_cells(
+        nb, "dead_net = init_params(", X_train=X, Y_train=nb.one_hot(y), HIDDEN_UNITS=8, BATCH_SIZE=64, SEED=0,
+        LEARNING_RATE=0.5,
+    )  # fmt: skip
+    assert (ns["dead_cache"]["Z1"][:, 0] <= 0).all()
+    assert np.array_equal(ns["dead_net"]["W1"][:, 0], ns["dead_start"]["W1"][:, 0])  # not a bit changed
+    assert ns["dead_net"]["b1"][0] == ns["dead_start"]["b1"][0]
+    assert not np.array_equal(ns["dead_net"]["W1"][:, 1], ns["dead_start"]["W1"][:, 1])  # a live unit learns
+    assert "dW1[:, 0] all 0: True" in capsys.readouterr().out
+
+
+def test_the_risky_rate_demonstration_reports_divergence_instead_of_stopping(nb, mnist_small, capsys):
+    """Data on which training diverges: MNIST with its pixels tripled (rate 1.5 diverges after a few steps, rate
+    0.5 mostly still trains), and a 28 x 28 set whose pixels were never divided by 255 (both rates diverge at once).
+    The demonstration cell completes either way and reports each divergence."""
+    X_train, y_train, X_dev, y_dev = mnist_small
+    settings = dict(HIDDEN_UNITS=16, BATCH_SIZE=64, SEED=0, LEARNING_RATE=0.5)
+    run_cells(
+        nb, "def one_epoch_at_rate(", X_train=3 * X_train, y_train=y_train, X_dev=3 * X_dev, y_dev=y_dev, **settings
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6, lines  # 2 rates x 3 seeds
+    assert all("units dead" in line or ": diverged (training diverged" in line for line in lines), lines
+    assert any(": diverged (" in line for line in lines if line.startswith("rate 1.5,")), lines
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(600, 784)).astype(np.float32)  # 0-255, not 0-1
+    y = rng.integers(0, 10, size=600)
+    run_cells(nb, "def one_epoch_at_rate(", X_train=X[:500], y_train=y[:500], X_dev=X[500:], y_dev=y[500:], **settings)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6 and all(": diverged (" in line for line in lines), lines
+    run = nb.one_epoch_at_rate(X[:500], y[:500], X[500:], y[500:], lr=1.5, seed=0, hidden_units=16, batch_size=64)
+    assert set(run) == {"diverged"} and "training diverged" in run["diverged"]
+
+
+def test_the_risky_rate_demonstration_counts_dead_units_when_training_works(nb, mnist_small):
+    X_train, y_train, X_dev, y_dev = mnist_small
+    run = nb.one_epoch_at_rate(X_train, y_train, X_dev, y_dev, lr=0.5, seed=0, hidden_units=32, batch_size=64)
+    assert set(run) == {"val_acc", "dead"} and run["val_acc"] > 0.5 and 0 <= run["dead"] <= 32
+
+
+def python_blocks(markdown):
+    return re.findall(r"```python\n(.*?)```", markdown, re.S)
+
+
+def code_part(line):
+    return line.split("  #")[0].strip()
+
+
+def function_source(name):
+    """The source of the notebook's function `name`, from the code cell that defines it."""
+    code = TransformerManager().transform_cell(code_cell_with(f"def {name}("))
+    node = next(n for n in ast.parse(code).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    return ast.get_source_segment(code, node)
+
+
+def test_part_1_ends_with_a_recap_whose_lines_are_the_notebooks():
+    recap = markdown_index(r"^### Part 1 in one screen")
+    assert markdown_index(r"^## 11\. ") < recap < markdown_index(r"^# Part 2\. ")
+    blocks = python_blocks(source(CELLS[recap]))
+    assert len(blocks) == 3, "forward, backward, update"
+    for block, name, pattern in zip(
+        blocks, ("forward", "backward", "sgd_update"), (r"(Z1|A1|Z2|P) = ", r"d\w+ = ", r"params\[k\] -= ")
+    ):
+        recap_lines = [code_part(line) for line in block.splitlines() if line.strip()]
+        function_lines = [code_part(line) for line in function_source(name).splitlines()]
+        wanted = [line for line in function_lines if re.match(pattern, line)]
+        assert len(wanted) >= 1 and recap_lines == wanted, (name, recap_lines, wanted)
+
+
+def part_1_section_headings():
+    return [
+        source(c).splitlines()[0]
+        for c in CELLS[: markdown_index(r"^# Part 2\. ")]
+        if c["cell_type"] == "markdown" and re.match(r"## (\d+\.|The whole picture)", source(c))
+    ]
+
+
+def test_every_section_of_part_1_states_its_time_and_they_add_up_to_at_most_4_hours():
+    headings = part_1_section_headings()
+    assert len(headings) == 12, headings  # sections 1-11 and the whole picture
+    minutes = [re.search(r"\(about (\d+) min", h) for h in headings]
+    assert all(minutes), [h for h, m in zip(headings, minutes) if not m]
+    recap = re.search(r"\(about (\d+) min", source(CELLS[markdown_index(r"^### Part 1 in one screen")]))
+    assert sum(int(m.group(1)) for m in minutes) + int(recap.group(1)) <= 240
+
+
+def test_the_express_path_is_a_checklist_of_sections_with_a_backprop_exercise_within_2_hours():
+    top = source(CELLS[0])
+    items = re.findall(r"^- \[ \] (.*)$", top, re.M)
+    assert len(items) >= 8, items
+    assert all(re.search(r"\d|Part 1|whole picture", item) for item in items)
+    assert any(re.search(r"exercise (6|8)\b", item) for item in items), "an exercise that tests backprop itself"
+    assert sum(int(m) for item in items for m in re.findall(r"\((\d+) min\)", item)) <= 120
+
+
+SIDE_TOPICS = [
+    "papermill",
+    "COMMAND_LINE",
+    "BLAS",
+    "an earlier version",
+    "the committed run",
+    "the tests check",
+    "benchmarks/README",
+    "pickle",
+    "atomic",
+    "Taylor",
+    "variance of the sum",
+]
+
+
+def test_part_1_keeps_side_topics_in_in_more_depth_notes():
+    sections = section_of_each_cell()
+    end = markdown_index(r"^# Part 2\. ")
+    exercise_tags = {"exercise", "check", "answer", "solution", "reference"}
+    for i, cell in enumerate(CELLS[:end]):
+        if cell["cell_type"] != "markdown" or not sections[i] or exercise_tags & set(cell["metadata"].get("tags", [])):
+            continue
+        notes = re.findall(r"<details><summary>(.*?)</summary>", source(cell))
+        main_line = re.sub(r"<details>.*?</details>", "", source(cell), flags=re.S)
+        found = [topic for topic in SIDE_TOPICS if topic.lower() in main_line.lower()]
+        assert not found, f"cell {i} ({cell['id']}) has {found} outside a folded note"
+        assert all(n.startswith(("In more depth", "Answer", "Hint")) for n in notes), notes

@@ -14,31 +14,32 @@ def code_cells(path):
     return [c for c in notebook_cells(path) if c["cell_type"] == "code"]
 
 
-def git_status():
-    """Porcelain status of the repository, or None when this is not a git checkout."""
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        return None
-    return subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
+MODEL_FILES = ("mnist_model.npz", "mnist_model_best.npz", "mnist_model_deep.npz")
+NOT_WRITTEN_BY_A_RUN = {".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"}
+
+
+def checkout_state():
+    """What a run could change in the checkout: `git status --porcelain` (untracked files too) in a git checkout,
+    else every file's path, size and modification time (a copy without .git)."""
+    if shutil.which("git") and (ROOT / ".git").exists():
+        command = ["git", "status", "--porcelain", "--untracked-files=all"]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return sorted(
+        (str(p.relative_to(ROOT)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in ROOT.rglob("*")
+        if p.is_file() and not NOT_WRITTEN_BY_A_RUN.intersection(p.relative_to(ROOT).parts)
+    )
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """Execute the notebook top to bottom with papermill and small settings; all outputs go to a temp folder."""
-    papermill = pytest.importorskip("papermill")
+    """Execute the notebook top to bottom with papermill in the repository, every part on with small settings, and
+    only OUTPUT_DIR telling it where to write (no MODEL_PATH, IMAGES_DIR or a later part's path)."""
+    import papermill
+
     out = tmp_path_factory.mktemp("run")
-    before = git_status()
-    parameters = dict(
-        EPOCHS=1,
-        TRAIN_SIZE=5000,
-        MODEL_PATH=str(out / "model.npz"),
-        BEST_MODEL_PATH=str(out / "best.npz"),
-        IMAGES_DIR=str(out / "images"),
-        FURTHER_EPOCHS=1,
-        DEEP_MODEL_PATH=str(out / "deep.npz"),
-        DEEP_EPOCHS=1,
-    )
+    before = checkout_state()
+    parameters = dict(EPOCHS=1, TRAIN_SIZE=5000, FURTHER_EPOCHS=1, DEEP_EPOCHS=1, OUTPUT_DIR=str(out / "output"))
     papermill.execute_notebook(
         str(NOTEBOOK),
         str(out / "executed.ipynb"),
@@ -52,9 +53,9 @@ def quick_run(tmp_path_factory):
 
 def test_quick_run_writes_a_loadable_model(nb, quick_run):
     out, _ = quick_run
-    params = nb.load_model(out / "model.npz")
+    params = nb.load_model(out / "output" / "mnist_model.npz")
     assert params["W1"].shape == (784, 128)
-    with np.load(out / "model.npz", allow_pickle=False) as f:
+    with np.load(out / "output" / "mnist_model.npz", allow_pickle=False) as f:
         assert int(f["epochs"]) == 1 and int(f["train_size"]) == 5000
 
 
@@ -64,14 +65,19 @@ def test_quick_run_has_no_errors_and_uses_the_parameters(quick_run):
     assert not [o for c in cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     injected = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "EPOCHS = 1" in "".join(injected[0]["source"])
-    assert any(p.suffix == ".png" for p in (out / "images").iterdir())
 
 
-def test_quick_run_changes_no_tracked_file(quick_run):
-    _, before = quick_run
-    if before is None:
-        pytest.skip("not a git checkout")
-    assert git_status() == before
+def test_output_dir_alone_puts_every_file_of_the_run_in_it_and_leaves_the_checkout_untouched(quick_run):
+    """-p OUTPUT_DIR <folder> alone: the three models and the figures are in the folder, and the checkout is as it
+    was (`git status --porcelain` unchanged: no committed model or figure overwritten, nothing new)."""
+    out, before = quick_run
+    written = out / "output"
+    assert sorted(p.name for p in written.glob("*.npz")) == sorted(MODEL_FILES)
+    figures = {p.name for p in (written / "images").glob("*.png")}
+    for name in ("learning_curves.png", "confusion_matrix.png", "recipes_dev_accuracy.png", "deep_init.png"):
+        assert name in figures, f"{name} is not in {written / 'images'}: {sorted(figures)}"
+    assert {p.name for p in written.iterdir()} == {*MODEL_FILES, "images"}, "OUTPUT_DIR holds only the run's files"
+    assert checkout_state() == before, "the run changed the checkout"
 
 
 def test_parameters_cell_holds_the_cores_settings_each_with_a_comment():
@@ -97,8 +103,9 @@ def test_every_later_setting_sits_in_its_parts_settings_cell_with_a_comment():
 
 def test_a_later_setting_given_on_the_command_line_wins_over_its_parts_cell(tmp_path):
     """papermill -p FURTHER_EPOCHS 3: the notebook's own cells, run in a real kernel, end with FURTHER_EPOCHS == 3."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    import nbclient
+    import nbformat
+
     cells = code_cells(NOTEBOOK)
     pick = [
         next(c for c in cells if "import numpy as np" in "".join(c["source"])),
@@ -135,7 +142,6 @@ def test_committed_model_reaches_97_5_percent_on_the_official_test_set(nb):
 
 def test_lint_ruff_check_and_format():
     """Lint like a maintained project: ruff reads the notebook natively."""
-    pytest.importorskip("ruff")
     for args in (["check", "."], ["format", "--check", "."]):
         result = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr

@@ -173,3 +173,33 @@ def test_the_example_image_is_a_photo_like_page_read_right(nb, model):
     P, _ = nb.forward(model, x[None, :])
     assert P[0].argmax() == EXAMPLE_LABEL, f"read as {P[0].argmax()} (probabilities {np.round(P[0], 3)})"
     assert P[0, EXAMPLE_LABEL] > 0.9
+
+
+def test_my_digit_figure_draws_the_steps_to_scale_and_the_probabilities_on_a_log_scale(nb):
+    """Section 14's figure: the photo, ink and crop share the photo's scale (the crop looks as small as it is),
+    the box and the final image share the 28 x 28 scale, and the probabilities use section 12's log axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    page = page_with_bar(shape=(120, 90), rows=slice(20, 80), cols=slice(30, 42))
+    steps = nb.preprocessing_steps(page)
+    probs = np.array([1e-12, 0.002, 0.99, 0.008 - 1e-12, 0, 0, 0, 0, 0, 0])
+    fig = nb.plot_my_digit(steps, probs)
+    axes = fig.axes
+    for ax, name in zip(axes, ["photo", "ink", "cropped"]):
+        assert ax.get_xlim() == pytest.approx((-0.5, 90 - 0.5)) and ax.get_ylim() == pytest.approx((120 - 0.5, -0.5))
+        left, right, bottom, top = ax.images[0].get_extent()
+        assert (right - left, bottom - top) == steps[name].shape[::-1]  # one unit per pixel
+    assert steps["cropped"].shape[0] < 120 and axes[2].images[0].get_extent()[0] > 0  # smaller, drawn smaller
+    for ax, name in zip(axes[3:5], ["boxed", "frame"]):
+        assert ax.get_xlim() == pytest.approx((-0.5, 27.5))
+        left, right, bottom, top = ax.images[0].get_extent()
+        assert (right - left, bottom - top) == steps[name].shape[::-1]
+    bars = axes[5]
+    assert bars.get_yscale() == "log"
+    assert [t.get_text() for t in bars.texts] == [f"{p:.0e}" for p in probs]
+    assert len(bars.collections[0].get_offsets()) == np.sum(probs < 1e-8)  # below the axis: a triangle
+    assert "says 2" in bars.get_title()
+    plt.close(fig)

@@ -353,6 +353,97 @@ def test_small_edition_skips_what_needs_an_unfinished_exercise_and_unblocks_when
         assert not errors(nb)
 
 
+# what the full notebook says of itself, which the edition must not say (the edition's own words, issue 21 §3)
+FULL_NOTEBOOK_SAYS = re.compile(
+    r"express path|folded solution|solution \(click|Solution to exercise|own version follows|notebook's (own )?version|"
+    r"skipping one|loses nothing|notebook either way|Colab badge",
+    re.I,
+)
+PUBLIC = "https://github.com/someone/lesson/blob/main/lesson.ipynb"
+TITLE = (
+    "# A tiny lesson\n\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+    "(https://colab.research.google.com/github/someone/lesson/blob/main/lesson.ipynb)\n"
+    f"[![Open in Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src={PUBLIC})"
+    "\n\n| part | time |\n|---|---|\n| **1. All** | 2 hours; **express path about 1 hour** |\n\n"
+    "**The express path (1 hour).** Do exercises 1 and 3.\nEverything else can wait: *Run all* runs the whole notebook "
+    "either way.\n\n**How to read it.** Each idea gets a section. **Exercises** come *before* the notebook's own "
+    "version of what they ask: try them first; each has a hint, a check, and a folded solution, and the notebook's "
+    "own version follows, so skipping one loses nothing. Cells that only do plumbing are folded.\n\n"
+    "**Run it** with `jupyter nbconvert --execute lesson.ipynb`."
+)
+YOUR_TURN = (
+    "**Your turn: exercises.** Each comes *before* the notebook's own version: a task, a hint and a solution (click "
+    "to open; try first). Then the notebook's own version follows, in plain view. Skipping one is fine: *Run all* "
+    'still works, and its check just says "not attempted yet". The check cells are folded.'
+)
+
+
+def markdown_of(nb):
+    return "\n\n".join(se.source(c) for c in nb.cells if c.cell_type == "markdown")
+
+
+def links(text):
+    return re.findall(r"\]\((https?://[^)\s]+)\)", text)
+
+
+def test_small_edition_says_what_the_edition_does_and_its_badges_open_what_the_teacher_says(tmp_path):
+    master = synthetic_master()
+    master.cells[0].source, master.cells[4].source = TITLE, YOUR_TURN
+    edition = se.build(master, name="student.ipynb")
+    check_edition(master, edition)
+    words = markdown_of(edition)
+    assert not [link for link in links(words) if "colab.research.google.com/github" in link or "kaggle.com" in link]
+    said = [s for s in re.split(r"(?<=[.!?])\s+", words) if FULL_NOTEBOOK_SAYS.search(s)]
+    assert not said, said
+    title, your_turn = edition.cells[0].source, edition.cells[se.helper_index(edition) - 1].source
+    assert title.startswith("# A tiny lesson\n\n| part | time |\n|---|---|\n| **1. All** | 2 hours |\n\n")
+    assert "Each idea gets a section. **Exercises** come *before* the notebook uses what they ask" in title
+    assert title.endswith(
+        "Cells that only do plumbing are folded.\n\n**Run it** with `jupyter nbconvert --execute lesson.ipynb`."
+    )
+    assert "Don't skip one" in your_turn and your_turn.endswith("The check cells are folded.")
+
+    # the teacher's own copy of the edition: both badges open it, and only it
+    mine = "https://github.com/teacher/course/blob/main/student.ipynb"
+    title = se.build(master, se.badge_urls(mine)).cells[0].source
+    assert links(title) == [
+        "https://colab.research.google.com/assets/colab-badge.svg",
+        "https://colab.research.google.com/github/teacher/course/blob/main/student.ipynb",
+        "https://kaggle.com/static/images/open-in-kaggle.svg",
+        f"https://kaggle.com/kernels/welcome?src={mine}",
+    ]
+    nbformat.write(master, tmp_path / "lesson.ipynb")
+    command = [sys.executable, ROOT / "teacher" / "student_edition.py", tmp_path / "lesson.ipynb"]
+    made = subprocess.run(command + ["-o", tmp_path / "hw.ipynb", "--colab-url", "https://example.org/hw"], text=True)
+    assert made.returncode == 0
+    title = nbformat.read(tmp_path / "hw.ipynb", as_version=4).cells[0].source
+    assert links(title) == ["https://colab.research.google.com/assets/colab-badge.svg", "https://example.org/hw"]
+    assert "`jupyter nbconvert --execute hw.ipynb`" in title  # the commands it gives run the edition
+    made = subprocess.run(command + ["--badge-url", "https://example.org/hw.ipynb"], capture_output=True, text=True)
+    assert made.returncode == 2 and "--badge-url must be the edition's address on GitHub" in made.stderr
+
+
+def test_small_edition_intro_says_what_to_hand_in_what_is_graded_and_what_waits_for_what(small):
+    master, edition = small
+    note = edition.cells[1]
+    assert note.get("id") == se.NOTE_ID
+    text = note.source
+    for words in ("hand in", "`.ipynb` file", "*File > Download*", "Don't delete, rename or reorder cells"):
+        assert words in text, words
+    assert "a **preview**" in text and "hidden" in text  # how it is graded
+    assert "| 1 | doubling | `my_double` |\n| 2 | a threshold | `threshold` |\n| 3 | squares | `my_square` |" in text
+    # exercise 2's cell reads `value`, which a cell after exercise 1's reference makes: the table says so, and the
+    # kernel test above shows it skipped until exercise 1 is right
+    rows = re.findall(r"^\| (\d+): `(\w+)` \| your `(\w+)`, from (.+?) on \| (.+) \|$", text, re.M)
+    assert [row[:4] for row in rows] == [
+        ("1", "my_double", "double", "*A tiny lesson*"),
+        ("3", "my_square", "square", "*A tiny lesson*"),
+    ]
+    assert rows[0][4] == "every later cell except the exercises' own; exercise 2's check"
+    assert rows[1][4] == "every later cell except the exercises' own"
+    assert "The checks of exercises 1 and 3 give a verdict whatever the state of the others." in text
+
+
 def stubborn_cell(pid_file):
     """A cell that ignores the interrupt: only killing its kernel ends it. It writes its pid first."""
     return (
@@ -520,6 +611,75 @@ def test_student_edition_of_the_notebook_has_no_solution_and_every_exercise(real
     check_edition(*real)
 
 
+def test_student_edition_of_the_notebook_opens_nothing_public_and_says_nothing_of_the_full_notebook(real):
+    """Issue 21: its badges do not open the public full notebook (solutions included), and its words are its own."""
+    master, edition = real
+    public = [link for link in links(markdown_of(master)) if link.endswith(NOTEBOOK.name)]
+    assert public, "the master's badges open the public notebook"
+    words = markdown_of(edition)
+    assert not [link for link in links(words) if link.endswith(NOTEBOOK.name) or "kaggle.com/kernels" in link]
+    assert "Open In Colab" not in words and "Open in Kaggle" not in words
+    said = [s for s in re.split(r"(?<=[.!?])\s+", words) if FULL_NOTEBOOK_SAYS.search(s)]
+    assert not said, said
+    mine = "https://github.com/teacher/course/blob/main/student.ipynb"
+    title = se.build(master, se.badge_urls(mine)).cells[0].source
+    assert [link for link in links(title) if not link.endswith(".svg")] == [
+        "https://colab.research.google.com/github/teacher/course/blob/main/student.ipynb",
+        f"https://kaggle.com/kernels/welcome?src={mine}",
+    ]
+
+
+def test_student_edition_of_the_notebook_says_what_to_hand_in_what_is_graded_and_what_waits(real):
+    master, edition = real
+    text = edition.cells[1].source
+    assert edition.cells[1].get("id") == se.NOTE_ID
+    for words in ("hand in", "`.ipynb` file", "*File > Download*", "Don't delete, rename or reorder cells", "hidden"):
+        assert words in text, words
+    exercises = se.find_exercises(master)
+    for n, ex in exercises.items():
+        assert f"| {n} | {ex.title} | `{ex.learner_name}` |" in text
+    # the table of what waits for which exercise, against the master's cells tagged reference and its headings
+    expected, heading = [], None
+    for cell in master.cells:
+        numbered = (
+            re.findall(r"^#{1,3} +(\d+(?:\.\d+)*)\.? ", cell.source, re.M) if cell.cell_type == "markdown" else []
+        )
+        heading = numbered[-1] if numbered else heading
+        n = cell.metadata.get("exercise")
+        if "reference" in cell.metadata.get("tags", []) and n not in [int(row[0]) for row in expected]:
+            name = exercises[n].learner_name
+            assert re.search(rf"^def {name[3:]}\(", cell.source, re.M), (n, name)
+            expected.append((str(n), name, name[3:], f"section {heading}"))
+    rows = re.findall(r"^\| (\d+): `(\w+)` \| your `(\w+)`, from (.+?) on \| (.+) \|$", text, re.M)
+    assert [row[:4] for row in rows] == expected
+    assert all(row[4].startswith("every later cell except the exercises' own") for row in rows)
+
+
+def test_student_edition_of_the_notebook_carries_the_worked_examples_printout(real):
+    """Exercise 6 is worked from the worked example's printout; the edition skips that cell until exercises 1, 2, 4
+    and 5 are right, so it carries the master's printout, labelled, after it."""
+    master, edition = real
+    exercises = se.find_exercises(master)
+    ex = next(e for e in exercises.values() if "worked example" in se.source(master.cells[e.task]))
+    named = re.findall(r"`([A-Za-z_]\w*)`", se.source(master.cells[ex.task]))
+    worked = [
+        c
+        for c in master.cells[: ex.task]
+        if c.cell_type == "code" and re.search(rf"^({'|'.join(named)}) =", c.source, re.M)
+    ][-1]
+    printed = "".join(o["text"] for o in worked.outputs if o["output_type"] == "stream")
+    assert "dA1 =" in printed  # the master's run printed it
+    at = next(i for i, c in enumerate(edition.cells) if c.get("id") == worked.get("id"))
+    assert not edition.cells[at].outputs
+    copy = edition.cells[at + 1]
+    assert copy.cell_type == "markdown" and copy.source.startswith("**The printout of the cell above")
+    assert f"(a copy, for exercise {ex.number})" in copy.source
+    assert copy.source.endswith(f"```text\n{printed.rstrip()}\n```")
+    before = master.cells[: master.cells.index(worked)]
+    waiting = sorted({c.metadata["exercise"] for c in before if "reference" in se.tags(c)})
+    assert f"runs once exercises {', '.join(map(str, waiting[:-1]))} and {waiting[-1]} are right" in copy.source
+
+
 @pytest.fixture(scope="module")
 def kagglehub_cache(tmp_path_factory):
     """kagglehub's cache for the notebook's versioned handle, laid out as kagglehub does, with 3,500 real images."""
@@ -533,14 +693,18 @@ def kagglehub_cache(tmp_path_factory):
 
 
 def test_student_edition_runs_alone_with_the_data_only_in_kagglehubs_cache(real, kagglehub_cache, tmp_path):
-    """As the Colab badge opens it: the notebook alone in an empty folder (no data/, no images/), Run all."""
+    """As a student opens it: the notebook alone in an empty folder (no data/, no images/), Run all, with exercises
+    1 and 2 wrong and 6, 8 and 9 answered: those three still get their verdict (6 and 8 are worked from printed
+    copies), and the demonstration after exercise 9 says which exercises it waits for."""
     parameterize_notebook = pytest.importorskip("papermill.parameterize").parameterize_notebook
     from nbclient import NotebookClient
 
-    alone = tmp_path / "alone"
+    alone, master = tmp_path / "alone", tmp_path / "master" / NOTEBOOK.name
     alone.mkdir()
+    master.parent.mkdir()
+    nbformat.write(real[0], master)  # the notebook as the fixture read it (others may be editing it)
     made = subprocess.run(
-        [sys.executable, ROOT / "teacher" / "student_edition.py", NOTEBOOK, "-o", alone / "student.ipynb"],
+        [sys.executable, ROOT / "teacher" / "student_edition.py", master, "-o", alone / "student.ipynb"],
         capture_output=True,
         text=True,
     )
@@ -552,35 +716,56 @@ def test_student_edition_runs_alone_with_the_data_only_in_kagglehubs_cache(real,
     for name, file in [("MODEL_PATH", "m.npz"), ("BEST_MODEL_PATH", "b.npz"), ("DEEP_MODEL_PATH", "d.npz")]:
         parameters[name] = str(alone / file)
     parameters["IMAGES_DIR"] = str(alone / "images")
-    # papermill's -p (its parameterizer), run by nbclient (papermill itself saves the notebook after every cell)
-    nb = nbformat.read(alone / "student.ipynb", as_version=4)
+    exercises = se.find_exercises(real[1])
+    by_name = {ex.learner_name: n for n, ex in exercises.items()}
+    right = solutions(real[0])
+    wrong = {  # two slips: a one-hot of all ones, and the softmax that overflows
+        by_name["my_one_hot"]: "def my_one_hot(y, n_classes=10):\n    return np.ones((len(y), n_classes))",
+        by_name["my_softmax"]: "def my_softmax(Z):\n    return np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)",
+    }
+    worked = [by_name[name] for name in ("dW1_11", "first_wrong", "lr_predictions")]
+    nb = answered(nbformat.read(alone / "student.ipynb", as_version=4), {**wrong, **{n: right[n] for n in worked}})
     for cell in nb.cells:  # as papermill's reader leaves it
         cell.metadata.setdefault("tags", [])
     nb.metadata["papermill"] = {}
+    # papermill's -p (its parameterizer), run by nbclient (papermill itself saves the notebook after every cell)
     nb = parameterize_notebook(nb, parameters, kernel_name="python3")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("KAGGLEHUB_CACHE", str(kagglehub_cache))
         NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(alone)}}).execute()
     nbformat.write(nb, alone / "executed.ipynb")
     nb = nbformat.read(alone / "executed.ipynb", as_version=4)
-    assert not errors(nb)
+    assert not errors(nb), errors(nb)
     assert "data from: kagglehub" in "".join(text_of(c) for c in nb.cells)
-    exercises = se.find_exercises(nb)
     references = [i for i, c in enumerate(nb.cells) if "reference" in se.tags(c)]
-    first = exercises[nb.cells[references[0]].metadata["exercise"]] if references else None
+    first, second = (exercises[n] for n in sorted(wrong))
+    answers = {}
     for i, cell in enumerate(nb.cells):
         out = text_of(cell)
-        if "answer" in se.tags(cell):  # not attempted; or, below the first reference, skipped if it needs what
-            n = cell.metadata["exercise"]  # skipped cells make (the worked example, the gradient check, `train`)
-            assert re.fullmatch(rf"Exercise {n}: not attempted yet \(.*\)\n", out) or (
-                references and i > references[0] and SKIPPED.match(out)
-            ), (n, out)
-        if references and i >= references[0] and cell.cell_type == "code" and "check" not in se.tags(cell):
-            if "answer" not in se.tags(cell) or SKIPPED.match(out):
-                assert out.count("\n") == 1, (i, out)
-                assert SKIPPED.match(out).groups() == (first.function_name, str(first.number)), (i, out)
-    if not references:
-        pytest.skip("the notebook has no cells tagged reference yet (issue 17): nothing is skipped")
+        if "answer" in se.tags(cell):
+            n = cell.metadata["exercise"]
+            answers[n] = out
+            if n not in wrong and n not in worked:  # not attempted; or, below the first reference, skipped if it
+                assert re.fullmatch(rf"Exercise {n}: not attempted yet \(.*\)\n", out) or (  # needs what skipped
+                    i > references[0] and SKIPPED.match(out)  # cells make
+                ), (n, out)
+        elif i >= references[0] and cell.cell_type == "code" and "check" not in se.tags(cell):
+            assert out.count("\n") == 1, (i, out)
+            assert SKIPPED.match(out).groups() == (first.function_name, str(first.number)), (i, out)
+            if i > exercises[second.number].references[0]:
+                assert f"It also waits for your {second.function_name} (exercise {second.number})" in out
+    for n in wrong:
+        assert re.search(rf"^Exercise {n}: wrong: ", answers[n], re.M), answers[n]
+    for n in worked:  # (a solution may print something of its own first)
+        assert re.search(rf"^Exercise {n}: right: ", answers[n], re.M), answers[n]
+    # the demonstration after exercise 9: it trains, so it waits for the exercises `train` runs on, and says so
+    ninth = next(
+        i for i, c in enumerate(nb.cells) if c.metadata.get("exercise") == worked[-1] and "answer" in c.metadata.tags
+    )
+    after = next(c for c in nb.cells[ninth + 1 :] if c.cell_type == "code")
+    assert "train(" in after.source or "train_" in after.source, after.source[:200]
+    assert SKIPPED.match(text_of(after)).groups() == (first.function_name, str(first.number))
+    assert f"It also waits for your {second.function_name} (exercise {second.number})" in text_of(after)
 
 
 def grader(folder, out, *options):

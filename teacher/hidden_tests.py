@@ -1,0 +1,120 @@
+"""The grader's hidden tests: inputs the student never sees, with the expected results from references of its own.
+
+For each function exercise (keyed by the check's ANSWER_NAME_N, which does not change when exercises are
+renumbered), `hidden_cases(answer_name, rng)` returns a list of cases in the format of the check's `cases_N()`
+(the inputs under the learner function's argument names, plus "expected"), or None when there is none. The grader
+sends the inputs alone into the student's kernel (values_N runs the learner's function on them) and hands the
+values with these cases, "expected" included, to the master's verdict_N outside the kernel.
+
+This file is not in the student edition. It is in the public repository, though, like the full notebook: for a
+graded course, keep your own copy elsewhere (change the sizes, the ranges, add cases) and pass it with
+`--hidden-tests`. The references below are written for the grader only; the tests in tests/test_grader.py check
+that the master's solutions are right on these cases and typical wrong answers are not.
+
+The inputs are drawn from a generator seeded per student (from --seed and the student's name): a re-grade gives
+the same cases, hence the same verdict, and two students do not share the same hidden inputs.
+"""
+
+import numpy as np
+
+
+def _one_hot(rng):
+    cases = []
+    for m, k in [(7, 10), (12, 4), (5, 13)]:
+        y = rng.integers(0, k - 1, size=m)  # the last class never appears
+        expected = np.zeros((m, k), dtype=np.float32)
+        expected[np.arange(m), y] = 1
+        cases.append({"y": y, "n_classes": k, "expected": expected})
+    return cases
+
+
+def _stable_softmax(Z):
+    Z = np.asarray(Z, dtype=np.float64)
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def _softmax(rng):
+    cases = []
+    for m, k, scale, shift in [(4, 6, 2.0, 0.0), (6, 3, 10.0, 0.0), (3, 5, 1.0, 700.0)]:
+        Z = scale * rng.standard_normal((m, k)) + shift * rng.choice([-1.0, 1.0], size=(m, 1))
+        cases.append({"Z": Z, "expected": _stable_softmax(Z)})
+    return cases
+
+
+def _cross_entropy(rng):
+    cases = []
+    for m, k in [(6, 4), (9, 10), (2, 3)]:
+        P = _stable_softmax(3 * rng.standard_normal((m, k)))
+        Y = np.eye(k)[rng.integers(0, k, size=m)]
+        loss = -np.mean(np.sum(Y * np.log(np.clip(P, np.finfo(P.dtype).tiny, None)), axis=1))
+        cases.append({"P": P, "Y": Y, "expected": float(loss)})
+    return cases
+
+
+def _relu_backward(rng):
+    cases = []
+    for m, n in [(5, 7), (3, 2), (8, 4)]:
+        Z = np.round(rng.standard_normal((m, n)), 1)  # rounding makes some entries exactly 0
+        dA = rng.standard_normal((m, n))
+        cases.append({"dA": dA, "Z": Z, "expected": dA * (Z > 0)})
+    return cases
+
+
+def _numerical_gradient(rng):
+    x1 = rng.uniform(-1.5, 1.5, size=(3, 2))
+    x2 = rng.standard_normal(5)
+    x3 = rng.uniform(-3, 3, size=(2, 2, 2))
+    return [
+        {"f": "sum of cubes", "x": x1, "expected": 3 * x1**2},
+        {"f": "log-sum-exp", "x": x2, "expected": np.exp(x2 - np.log(np.sum(np.exp(x2))))},
+        {"f": "sum of sines", "x": x3, "expected": np.cos(x3)},
+    ]
+
+
+def _per_class_accuracy(rng):
+    cases = []
+    for n in (3, 6):
+        cm = rng.integers(0, 9, size=(n, n))
+        cm[rng.integers(0, n)] = 0  # a class with no example: accuracy 0, not nan
+        totals = cm.sum(axis=1)
+        expected = np.where(totals > 0, np.diag(cm) / np.where(totals > 0, totals, 1), 0.0)
+        cases.append({"cm": cm, "expected": expected})
+    return cases
+
+
+def _momentum_update(rng):
+    names = {"W1": (4, 3), "b1": (3,), "W2": (3, 2)}
+    params = {k: rng.standard_normal(shape) for k, shape in names.items()}
+    grads = {k: rng.standard_normal(shape) for k, shape in names.items()}
+    velocity = {k: 0.5 * rng.standard_normal(shape) for k, shape in names.items()}
+    lr, beta = float(rng.uniform(0.05, 0.3)), float(rng.uniform(0.5, 0.95))
+    new_velocity = {k: beta * velocity[k] + grads[k] for k in names}
+    new_params = {k: params[k] - lr * new_velocity[k] for k in names}
+    return [
+        {
+            "params": params,
+            "grads": grads,
+            "velocity": velocity,
+            "lr": lr,
+            "beta": beta,
+            "expected": {"params": new_params, "velocity": new_velocity},
+        }
+    ]
+
+
+HIDDEN = {
+    "my_one_hot": _one_hot,
+    "my_softmax": _softmax,
+    "my_cross_entropy": _cross_entropy,
+    "my_relu_backward": _relu_backward,
+    "my_numerical_gradient": _numerical_gradient,
+    "my_per_class_accuracy": _per_class_accuracy,
+    "my_momentum_update": _momentum_update,
+}
+
+
+def hidden_cases(answer_name, rng):
+    """The hidden cases for the exercise whose answer is `answer_name` (with "expected"), or None."""
+    make = HIDDEN.get(answer_name)
+    return make(rng) if make else None

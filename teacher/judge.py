@@ -1,0 +1,163 @@
+"""The verdicts, made in the grader's own process from the values the student's kernel handed back as data.
+
+- `MasterChecks` holds the master notebook's helper cell and check cells (their source: the student's copy of a
+  check is never used) and, per exercise, execs helper + check in a fresh namespace holding only `np`, to call
+  its pure verdict_N(values, cases=None).
+- `load_values` reads the values file strictly: JSON with no NaN or Infinity literals, only the encodings of
+  teacher/collect.py (arrays with a numeric or bool dtype and a shape that matches their data, non-finite floats),
+  a size limit; anything else is "garbled", and the submission "did not run", with the reason.
+- `judge` turns one exercise's public and hidden values into (status, detail).
+"""
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import student_edition as se
+
+MAX_BYTES = 64 * 2**20
+MAX_ELEMENTS = 10**7
+DTYPES = {"bool", "float16", "float32", "float64", "longdouble", "float128"}
+DTYPES |= {f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)}
+STATUSES = ("right", "wrong", "not attempted")
+ANSWER_NAME = re.compile(r"^ANSWER_NAME_(\d+) *= *[\"'](\w+)[\"']", re.M)
+
+
+class Garbled(Exception):
+    """The values file is missing or not what teacher/collect.py writes; the message says how."""
+
+
+def strict(obj, depth=0):
+    """obj (parsed JSON) with collect.py's encodings turned back into NumPy arrays and floats; else Garbled."""
+    if depth > 50:
+        raise Garbled("nested too deep")
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise Garbled("a non-finite number outside the encoding")
+        return obj
+    if isinstance(obj, list):
+        return [strict(v, depth + 1) for v in obj]
+    if not isinstance(obj, dict):
+        raise Garbled(f"an unexpected {type(obj).__name__}")
+    if "__ndarray__" in obj:
+        if set(obj) != {"__ndarray__", "dtype", "shape"} or obj["dtype"] not in DTYPES:
+            raise Garbled("an array with unexpected fields or dtype")
+        shape, flat = obj["shape"], obj["__ndarray__"]
+        if not (isinstance(shape, list) and all(type(s) is int and 0 <= s for s in shape) and isinstance(flat, list)):
+            raise Garbled("an array with a malformed shape")
+        if len(flat) != math.prod(shape) or len(flat) > MAX_ELEMENTS:
+            raise Garbled("an array whose data does not match its shape")
+        if not all(type(v) in (int, float, bool) or v in ("inf", "-inf", "nan") for v in flat):
+            raise Garbled("an array with entries that are not numbers")
+        try:
+            return np.array([float(v) if isinstance(v, str) else v for v in flat], dtype=obj["dtype"]).reshape(shape)
+        except (ValueError, OverflowError, TypeError) as e:
+            raise Garbled(f"an array that does not fit its dtype ({e})") from None
+    if "__float__" in obj:
+        if set(obj) != {"__float__"} or obj["__float__"] not in ("inf", "-inf", "nan"):
+            raise Garbled("a malformed non-finite number")
+        return float(obj["__float__"])
+    return {key: strict(value, depth + 1) for key, value in obj.items()}
+
+
+def load_values(path):
+    """{exercise number: {"defined": bool, "public": values, "hidden": values}} from the values file; or Garbled."""
+    if not path.exists():
+        raise Garbled("the grader's last cell wrote no values")
+    if path.stat().st_size > MAX_BYTES:
+        raise Garbled(f"the values file is larger than {MAX_BYTES // 2**20} MB")
+
+    def no_constants(name):
+        raise Garbled(f"{name} in the values file")
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constants)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise Garbled(f"the values file is not valid JSON ({e})") from None
+    if not isinstance(data, dict) or not all(re.fullmatch(r"\d+", k) for k in data):
+        raise Garbled("the values file is not a dict keyed by exercise numbers")
+    values = {}
+    for key, entry in data.items():
+        if not isinstance(entry, dict) or not set(entry) <= {"defined", "public", "hidden"} or "public" not in entry:
+            raise Garbled(f"exercise {key}'s entry is malformed")
+        values[int(key)] = {name: strict(value) for name, value in entry.items()}
+    return values
+
+
+@dataclass
+class Check:
+    number: int
+    answer_name: str
+    source: str  # the check cell, as Python
+
+
+class MasterChecks:
+    """The master's helper and check cells, by exercise number."""
+
+    def __init__(self, master):
+        exercises = se.find_exercises(master)
+        helper = se.helper_index(master)
+        if helper is None:
+            raise ValueError("the master has no helper cell shared by the checks (one that defines run_check)")
+        self.helper = se.python_source(se.source(master.cells[helper]))
+        self.checks = {}
+        for n, ex in exercises.items():
+            text = se.python_source(se.source(master.cells[ex.check]))
+            names = dict((int(k), v) for k, v in ANSWER_NAME.findall(text))
+            missing = [f"{w}_{n}" for w in ("values", "verdict") if not re.search(rf"^def {w}_{n}\(", text, re.M)]
+            if n not in names or missing:
+                raise ValueError(
+                    f"the master's check for exercise {n} does not follow the check interface (README, For teachers): "
+                    f"it lacks {', '.join(missing + ([] if n in names else [f'ANSWER_NAME_{n}']))}"
+                )
+            self.checks[n] = Check(n, names[n], text)
+
+    def namespace(self, n):
+        """A fresh namespace holding np, the helper's code and exercise n's check code."""
+        namespace = {"np": np, "__name__": f"master_check_{n}"}
+        exec(compile(self.helper, "<the master's helper>", "exec"), namespace)
+        exec(compile(self.checks[n].source, f"<the master's check {n}>", "exec"), namespace)
+        return namespace
+
+    def verdict(self, n, values, cases=None):
+        """verdict_N(values[, cases]) -> (status, reason); a verdict that fails on odd values is "wrong"."""
+        namespace = self.namespace(n)
+        try:
+            with np.errstate(all="ignore"):
+                result = namespace[f"verdict_{n}"](values, *([] if cases is None else [cases]))
+            status, reason = result
+        except Exception as e:  # values the check could not read: the learner's answer is of an odd kind
+            return "wrong", f"the check could not read the values of your answer ({type(e).__name__}: {e})"
+        if status not in STATUSES:
+            return "wrong", f"the check gave an unknown verdict {status!r}"
+        return status, str(reason)
+
+
+def grader_note(values):
+    """The reason collect.py wrote instead of values (a time limit, a failure), or None."""
+    return values.get("__grader__") if isinstance(values, dict) else None
+
+
+def judge(checks, n, entry, hidden):
+    """(status, detail) of exercise n from its collected entry and the hidden cases given (with "expected")."""
+    if entry is None:
+        return "did not run", "the grader's last cell collected nothing for this exercise"
+    public = entry["public"]
+    if grader_note(public):
+        return "did not run", grader_note(public)
+    status, reason = checks.verdict(n, public)
+    if status != "right" or not hidden:
+        return status, reason
+    values = entry.get("hidden")
+    if values is None:
+        return "did not run", "right on the notebook's cases, but its hidden cases were not collected"
+    if grader_note(values):
+        return "wrong", f"right on the notebook's cases, but on the grader's hidden cases {grader_note(values)}"
+    hidden_status, hidden_reason = checks.verdict(n, values, hidden)
+    if hidden_status == "right":
+        return "right", f"{reason} (and right on {len(hidden)} hidden cases)"
+    return "wrong", f"right on the notebook's cases, but not on the grader's hidden cases: {hidden_reason}"
