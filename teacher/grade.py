@@ -185,10 +185,9 @@ def find_submissions(path, warn):
         student, lms_id = gradescope.get(entry.name) or student_of(entry.name)
         notebooks = notebooks_in(entry)
         files = sorted(p for p in entry.rglob("*") if p.is_file() and not p.name.startswith("."))
-        if len(notebooks) == 1:
-            found.append(Submission(student, lms_id, notebooks[0]))
-        elif len(files) == 1:
-            found.append(Submission(student, lms_id, files[0]))
+        if len(notebooks) == 1 or len(files) == 1:
+            file = notebooks[0] if len(notebooks) == 1 else files[0]
+            found.append(Submission(student, lms_id or student_of(file.name)[1], file))
         else:
             listed = ", ".join(p.relative_to(entry).as_posix() for p in (notebooks or files)[:5]) or "it is empty"
             why = "several notebooks" if notebooks else "no notebook"
@@ -450,7 +449,6 @@ def run_submission(prepared, folder, final, token, options):
     progress, log = folder / "progress.jsonl", folder / "runner.log"
     if options.no_sandbox:
         cmd, env, limit = sandbox.unsandboxed(home, inputs, options.memory, args, options.threads)
-        cmd[-3:-2] = [str(inputs / "submission.ipynb")]
     else:
         cmd = sandbox.command(home, inputs, options.data_dir, options.memory, args, options.threads)
         env, limit = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, None
@@ -576,13 +574,11 @@ def total_row(sub, rows, notes, points):
 def parse_points(text, exercises):
     """{exercise: points} from --points: "1" (each), "2=3,9=2" (others 1), or a file of such lines."""
     points = dict.fromkeys(exercises, 1.0)
-    if text is None:
-        return points
-    if Path(text).is_file():
+    if text is not None and Path(text).is_file():
         text = ",".join(
             line.split("#")[0].strip() for line in Path(text).read_text().splitlines() if line.split("#")[0].strip()
         )
-    for part in filter(None, (p.strip() for p in text.replace(";", ",").split(","))):
+    for part in filter(None, (p.strip() for p in (text or "").replace(";", ",").split(","))):
         if "=" not in part and ":" not in part and len(part.split()) == 1:
             points = dict.fromkeys(exercises, float(part))
             continue
@@ -636,7 +632,7 @@ def feedback_text(sub, rows, total, points, exercises):
         return "\n".join(lines + [f"Not graded: {rows[0][6]}.", "", f"Points: 0 of {sum(points.values())}", ""])
     lines += [f"Points: {total[5]} of {sum(points.values())} ({total[4]})", ""]
     for r in rows:
-        lines += [f"## Exercise {r[2]}: {r[3]} ({r[5]} of {points[r[2]]} points)", "", f"**{r[4]}**: {r[6]}", ""]
+        lines += [f"## Exercise {r[2]}: {r[3]} ({r[5]}/{points[r[2]]} points)", "", f"**{r[4]}**: {r[6]}", ""]
     if total[6]:
         lines += ["## Notes", "", total[6], ""]
     return "\n".join(lines)
@@ -678,15 +674,19 @@ def grade(submissions, options, only=None):
     hidden_tests = None if options.hidden_tests == "none" else load_hidden_tests(options.hidden_tests)
     found = find_submissions(submissions, lambda text: print(text, file=sys.stderr, flush=True))
     single = Path(submissions).is_file()
+    output = Path(options.output)
+    gradebook = Path(options.gradebook) if options.gradebook else output.with_name("gradebook.csv")
+    feedback = Path(options.feedback) if options.feedback else output.with_name("feedback")
+    ours = [p.resolve() for p in (output, gradebook, feedback, Path(options.executed or feedback))]
+    found = [  # the grader's own outputs, when written into the submissions folder, are no submission
+        s for s in found if not (s.path and any(s.path.resolve() == p or p in s.path.resolve().parents for p in ours))
+    ]
     if only:
         found = [s for s in found if s.student in only or (s.path and s.path.name in only)]
         if not found:
             raise SystemExit(f"grade.py: no submission of {', '.join(only)} in {submissions}")
     if not found:
         print(f"warning: {submissions} holds no submission", file=sys.stderr)
-    output = Path(options.output)
-    gradebook = Path(options.gradebook) if options.gradebook else output.with_name("gradebook.csv")
-    feedback = Path(options.feedback) if options.feedback else output.with_name("feedback")
     settings = {**SMALL_SETTINGS, **SCRATCH_PATHS}
     settings["DATA_DIR"] = str(Path(options.data_dir).resolve()) if options.no_sandbox else sandbox.DATA
     scratch = Path(tempfile.mkdtemp(prefix="grading-"))
@@ -711,7 +711,9 @@ def grade(submissions, options, only=None):
             Path(options.executed).mkdir(parents=True, exist_ok=True)
             shutil.copy(folder / "home" / "executed.ipynb", Path(options.executed) / f"{safe_name(sub.student)}.ipynb")
         rows = verdict_rows(sub, exercises, checks, prepared, run, hidden, points, options)
-        print(f"graded {sub.student} in {run.seconds:.1f} s", file=sys.stderr, flush=True)
+        final = next((e for e in run.events if e["event"] == "final"), {})
+        peak = f" (the kernel's address space peaked at {final['peak']} MB)" if final.get("peak") else ""
+        print(f"graded {sub.student} in {run.seconds:.1f} s{peak}", file=sys.stderr, flush=True)
         return rows, total_row(sub, rows, notes_of(prepared, run, options), points)
 
     try:

@@ -150,6 +150,13 @@ def judge(checks, n, entry, hidden):
     if grader_note(public):
         return "did not run", grader_note(public)
     status, reason = checks.verdict(n, public)
+    if status == "not attempted" and not reason:
+        name = checks.checks[n].answer_name
+        reason = (
+            f"{name} still returns None (or raises NotImplementedError): write your code, ending in a return"
+            if entry.get("defined")
+            else f"the notebook defines no {name} (its cell is missing, or never ran)"
+        )
     if status != "right" or not hidden:
         return status, reason
     values = entry.get("hidden")

@@ -52,6 +52,15 @@ def outcome(cell, seconds, limit):
     }
 
 
+def peak(provisioner):
+    """The kernel's peak address space in MB (VmPeak: what the memory limit bounds), or None."""
+    try:
+        status = open(f"/proc/{provisioner.pid}/status").read()
+        return int(re.search(r"^VmPeak:\s+(\d+) kB", status, re.M).group(1)) // 1024
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
 def main(notebook, cell_timeout, final_timeout):
     final = json.loads(sys.stdin.read())["final"]
     sys.stdin.close()
@@ -92,7 +101,7 @@ def main(notebook, cell_timeout, final_timeout):
             except DeadKernelError:
                 record(event="died", cell=len(nb.cells) - 1)
                 return
-            record(event="final", **outcome(cell, time.monotonic() - start, final_timeout))
+            record(event="final", **outcome(cell, time.monotonic() - start, final_timeout), peak=peak(provisioner))
     except Exception as e:  # the kernel did not start, or nbclient failed
         record(event="failed", reason=f"{type(e).__name__}: {e}")
     finally:

@@ -465,7 +465,7 @@ def first_reference(exercises):
     return {n: ex.references[0] for n, ex in exercises.items() if ex.references}
 
 
-def waiting_for(nb, exercises, index):
+def waiting_for(exercises, index):
     """The exercises whose function the notebook starts using before cell `index`: the edition runs that cell only
     once they are right."""
     return [n for n, i in first_reference(exercises).items() if i < index]
@@ -535,14 +535,15 @@ def numbers(ns):
 
 def printout_cell(nb, exercises, index, n):
     """The labelled static copy of cell `index`'s printout in the master, for exercise n."""
-    blocks = numbers(waiting_for(nb, exercises, index))
+    blocks = numbers(waiting_for(exercises, index))
     text = (
         f"**The printout of the cell above, as the full notebook prints it** (a copy, for exercise {n}). In this "
         f"edition the cell above runs once exercises {blocks} are right, since it uses your functions; until "
         f"then, work exercise {n} from this copy:\n\n```text\n{printout(nb['cells'][index]).rstrip()}\n```"
     )
     cell = nbformat.v4.new_markdown_cell(text)
-    cell["id"], cell["metadata"] = f"student-edition-printout-{n}-{index}", {"student_edition": True}
+    of = nb["cells"][index].get("id", index)  # the id of the cell it copies
+    cell["id"], cell["metadata"] = f"student-edition-printout-{of}"[:64], {"student_edition": True, "printout_of": of}
     return cell
 
 
@@ -557,7 +558,7 @@ def intro(master, exercises, badges):
     for n, first in first_reference(exercises).items():
         ex = exercises[n]
         what = ["every later cell except the exercises' own"]
-        worked = sorted({k for i, k in copies if n in waiting_for(master, exercises, i)})
+        worked = sorted({k for i, k in copies if n in waiting_for(exercises, i)})
         if worked:
             what[0] += f", among them what exercise{'s' * (len(worked) > 1)} {numbers(worked)} "
             what[0] += f"{'is' if len(worked) == 1 else 'are'} worked from (a printed copy is there)"
@@ -575,7 +576,11 @@ def intro(master, exercises, badges):
             dependency += (
                 f"\n\nThe checks of exercises {numbers(free)} give a verdict whatever the state of the others."
             )
-    opening = "The badges under the title open this edition. " + OPEN_IT if badges else OPEN_IT
+    opening = (
+        OPEN_IT.replace("Open it in", "The badges under the title open this edition; or open it in")
+        if badges
+        else OPEN_IT
+    )
     names = ", ".join(f"`{ex.learner_name}`" for ex in list(exercises.values())[:2])
     return (
         NOTE.replace("OPENING", opening)
@@ -616,15 +621,10 @@ def build(master, badges=None, name="student.ipynb", master_name=MASTER.name):
             cell["source"] = text.replace(master_name, name)  # the commands it gives run the edition
     for i, n in reversed(worked_from(master, exercises)):
         nb["cells"].insert(i + 1, printout_cell(master, exercises, i, n))
-    uses = [ex for ex in exercises.values() if ex.references]
     checks = json.dumps({ex.check_name: ex.number for ex in exercises.values()})
     plumbing = new_code_cell(PLUMBING.replace("CHECK_NUMBERS", checks), PLUMBING_ID)
     nb["cells"].insert(helper_index(nb) + 1, plumbing)
-    text = intro(master, exercises, badges)
-    if uses:
-        carried = "; ".join(f"`{ex.function_name}` is your `{ex.learner_name}` (exercise {ex.number})" for ex in uses)
-        text += f"\n\nThe notebook runs these functions of yours: {carried}."
-    note = nbformat.v4.new_markdown_cell(text)
+    note = nbformat.v4.new_markdown_cell(intro(master, exercises, badges))
     note["id"], note["metadata"] = NOTE_ID, {"student_edition": True}
     title = 1 if nb["cells"] and nb["cells"][0]["cell_type"] == "markdown" else 0
     nb["cells"][title:title] = [note, new_code_cell(RESET, RESET_ID)]

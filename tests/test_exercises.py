@@ -872,22 +872,35 @@ def within_seconds(seconds, call):
 
 def test_no_function_of_the_edition_is_graded_right(notebook_globals, tmp_path, monkeypatch, capsys):
     """Issue 21's must-show: every function the student edition defines outside the student's cells (checks,
-    helper, plumbing, the notebook's own functions, nested ones and lambdas), handed to each function exercise's
-    check, is never graded right: the edition holds no answer to copy."""
+    helper, plumbing, the notebook's own functions, nested ones and lambdas), handed to each exercise's check, is
+    never graded right: the edition holds no answer to copy."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     monkeypatch.chdir(tmp_path)  # a function that writes files writes them here
     functions = edition_functions(notebook_globals)
     assert len(functions) > 100
     graded_right = []
     for function in functions:
-        for n in FUNCTION_EXERCISES:
+        for n in [n for n, _ in EXERCISES]:
             try:
                 values = within_seconds(10, lambda n=n, f=function: kernel_values(notebook_globals, n, f))
             except (Exception, SystemExit):  # TookTooLong too
                 continue
             if fresh_verdict(n, values)[0] == "right":
                 graded_right.append((getattr(function, "__name__", "?"), n))
+            plt.close("all")
     capsys.readouterr()
     assert not graded_right
+
+
+@pytest.mark.parametrize("n", [n for n, _ in EXERCISES])
+def test_values_never_raise_and_verdicts_never_crash_on_odd_answers(notebook_globals, n):
+    """The grader hands values_N whatever the learner's name holds at the end: None, a number, a string, a dict."""
+    for odd in (None, 3, "text", {"a": 1}, {0.05: "worse", "x": None}, [1, 2]):
+        values = kernel_values(notebook_globals, n, odd)
+        assert is_plain(values), values
+        status, why = fresh_verdict(n, through_json(values))
+        assert status == ("not attempted" if odd is None else "wrong") and isinstance(why, str), (odd, status, why)

@@ -5,7 +5,9 @@ Two notebooks: a small synthetic master that follows the check interface (values
 outside; fast: the mechanisms, in real sandboxed kernels), and the real notebook (one class graded end to end).
 """
 
+import copy
 import csv
+import inspect
 import json
 import os
 import re
@@ -19,7 +21,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from notebook_module import ROOT
+from notebook_module import NOTEBOOK, ROOT
 
 sys.path.insert(0, str(ROOT / "teacher"))
 import grade  # noqa: E402
@@ -377,6 +379,20 @@ def test_not_gradable_files_say_why(tmp_path):
             grade.prepare(tmp_path / name, edition, {})
 
 
+def test_without_the_sandbox_it_grades_and_says_loudly_what_is_not_isolated(tmp_path):
+    master = synthetic_master()
+    nbformat.write(master, tmp_path / "master.ipynb")
+    (tmp_path / "hidden.py").write_text(HIDDEN_TESTS)
+    nbformat.write(answered(se.build(master), {1: SOLUTIONS[1]}), tmp_path / "ada.ipynb")
+    result = run_grader(
+        tmp_path / "ada.ipynb", "-o", tmp_path / "grades.csv", "--no-sandbox", *options_for(tmp_path), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: --no-sandbox: each submission runs as your user, with your network" in result.stderr
+    grades = by_student(read_csv(tmp_path / "grades.csv"))
+    assert [grades["ada", n]["status"] for n in "123"] == ["right", "not attempted", "not attempted"]
+
+
 # ---------------------------------------------------------------------------------------------- a class, sandboxed
 
 
@@ -505,7 +521,7 @@ def test_points_gradebook_and_feedback(messy_class):
     assert re.search(r"^ada +R +R +R +6/6 ", result.stdout, re.M), result.stdout
     feedback = (out.parent / "feedback" / "lovelaceeve.md").read_text()
     assert "Points: 0 of 6 (0/3 right)" in feedback
-    assert "## Exercise 1: doubling (0 of 2 points)" in feedback
+    assert "## Exercise 1: doubling (0/2 points)" in feedback
     assert "**wrong**: my_double(0) returned 1.0, expected 0 (that is x + 1)" in feedback
     everything = "".join(p.read_text() for p in (out.parent / "feedback").iterdir())
     for solution in SOLUTIONS.values():  # no reference code in any feedback file
@@ -590,7 +606,7 @@ def cheats_and_escapes(small):
         "reads_a_file": f"threshold = 100 if open({str(secret)!r}).read() else 3",
         "reads_classmates": f"threshold = 100 if os.listdir({str(folder)!r}) else 3",
         "connects": "import socket\n\nthreshold = 100 if socket.create_connection(('pypi.org', 443), timeout=5) else 3",
-        "reads_env": 'threshold = float(os.environ.get("TEACHER_SECRET", 3))',
+        "reads_env": 'threshold = int(os.environ.get("TEACHER_SECRET", 3))',
         "pip_into_env": "import pathlib\n\n"
         "threshold = 100 if pathlib.Path(np.__file__).with_name('x.py').write_text('') is not None else 3",
     }
@@ -657,3 +673,235 @@ def test_isolation_refuses_escapes_and_grades_the_rest(cheats_and_escapes):
     assert "MemoryError" in "".join(text_of(c) for c in executed.cells)
     assert [grades["honest", str(n)]["status"] for n in (1, 2, 3)] == ["right"] * 3
     assert not (Path(np.__file__).parent / "x.py").exists() and secret.read_text() == "the answers"
+
+
+# ---------------------------------------------------------------------------------------------- accidents
+
+
+@pytest.fixture(scope="module")
+def accidents(small):
+    """Notebooks that loop, ignore the interrupt (and start a process of their own to outlive the run), or end
+    their kernel; files that are no notebook of this lesson."""
+    tmp, master, edition = small
+    ex = se.find_exercises(edition)
+    folder = tmp / "accidents"
+    folder.mkdir()
+    marker = f"outlives-{os.getpid()}-{time.time_ns()}"
+    nb = answered(edition, SOLUTIONS)
+    nb.cells.insert(ex[2].answer + 1, nbformat.v4.new_code_cell("while True:\n    pass"))
+    nbformat.write(nb, folder / "loops.ipynb")
+    stubborn = (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)  # {marker}'],\n"
+        "                 start_new_session=True)\n"
+        "while True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n        pass"
+    )
+    nb = answered(edition, SOLUTIONS)
+    nb.cells.insert(ex[2].answer + 1, nbformat.v4.new_code_cell(stubborn))
+    nbformat.write(nb, folder / "stubborn.ipynb")
+    nb = answered(edition, SOLUTIONS)
+    nb.cells.insert(ex[1].answer + 1, nbformat.v4.new_code_cell("import os\n\nos._exit(1)"))
+    nbformat.write(nb, folder / "dies.ipynb")
+    (folder / "corrupt.ipynb").write_text(nbformat.writes(edition)[:500])
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")]), folder / "other.ipynb")
+    (folder / "essay.pdf").write_bytes(b"%PDF-1.4\n")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    out = tmp / "accidents-out" / "grades.csv"
+    limits = ["--cell-timeout", "3", "--notebook-timeout", "20", "--jobs", "2"]
+    result = run_grader(
+        folder, "-o", out, *limits, "--executed", tmp / "accidents-executed", *options_for(tmp), cwd=tmp
+    )
+    assert result.returncode == 0, result.stderr
+    return tmp, out, result, marker
+
+
+@needs_bwrap
+def test_time_limits_dead_kernels_and_files_that_are_no_notebook(accidents):
+    tmp, out, result, marker = accidents
+    grades = by_student(read_csv(out))
+    status = {key: row["status"] for key, row in grades.items()}
+    detail = {key: row["detail"] for key, row in grades.items()}
+    assert [status["loops", str(n)] for n in (1, 2, 3)] == ["right"] * 3  # interrupted at 3 s, the rest graded
+    assert detail["loops", "total"] == "a cell ran over the 3 s limit (interrupted) 'while True:'"
+    assert [status["stubborn", str(n)] for n in (1, 2, 3)] == ["did not run"] * 3
+    assert detail["stubborn", "1"].startswith("the notebook time limit (20 s) passed while the cell starting 'import")
+    processes = [p for p in os.listdir("/proc") if p.isdigit()]
+    outliving = []
+    for pid in processes:
+        try:
+            if marker in open(f"/proc/{pid}/cmdline").read():
+                outliving.append(pid)
+        except OSError:
+            pass
+    assert not outliving, "a process the submission started in a session of its own outlived the sandbox"
+    assert [status["dies", str(n)] for n in (1, 2, 3)] == ["did not run"] * 3
+    assert detail["dies", "1"].startswith("the kernel died in the cell starting 'import os'")
+    assert status["corrupt", "all"] == "not gradable" and "not valid JSON" in detail["corrupt", "all"]
+    assert status["essay", "all"] == "not gradable" and detail["essay", "all"].startswith("a PDF, not the notebook")
+    assert status["other", "all"] == "not gradable" and detail["other", "all"].startswith("a different notebook")
+    assert {key[0] for key in grades} == {"loops", "stubborn", "dies", "corrupt", "other", "essay"}
+
+
+# ---------------------------------------------------------------------------------------------- the real notebook
+
+
+@pytest.fixture(scope="module")
+def real():
+    master = nbformat.read(NOTEBOOK, as_version=4)
+    return master, se.build(master)
+
+
+def copy_of_result(result):
+    return None if result is None else copy.deepcopy(result)
+
+
+def test_hidden_tests_pass_the_masters_solutions_and_catch_answers_that_only_know_the_public_cases(real):
+    """In-process: for each exercise with hidden tests, the master's solution is right on them, and a function that
+    looks the public cases' expected results up (right on the notebook's cases) is wrong on the hidden ones."""
+    import collect
+    import hidden_tests
+
+    master, _ = real
+    checks = judge.MasterChecks(master)
+    exercises = se.find_exercises(master)
+    with_hidden = caught = 0
+    for n, check in checks.checks.items():
+        cases = hidden_tests.hidden_cases(check.answer_name, np.random.default_rng(n))
+        if not cases:
+            continue
+        with_hidden += 1
+        namespace = checks.namespace(n)
+        solution = {"np": np}
+        exec(se.solution_code(master, exercises[n]), solution)
+        inputs = collect.decode(
+            json.loads(json.dumps(collect.encode([{k: v for k, v in c.items() if k != "expected"} for c in cases])))
+        )
+        assert checks.verdict(n, namespace[f"values_{n}"](solution[check.answer_name], inputs), cases)[0] == "right", n
+        public = namespace[f"cases_{n}"]()
+        names = [k for k in public[0] if k != "expected"]
+        if any(set(c) != set(public[0]) for c in public):
+            continue  # cases with optional inputs: no simple lookup
+
+        count = len(names)
+
+        def key(*args, count=count):
+            return repr([np.asarray(a).tolist() for a in args[:count]])
+
+        table = {key(*[c[k] for k in names]): c["expected"] for c in public}
+
+        def lookup(*args, table=table):
+            return copy_of_result(table.get(key(*args)))
+
+        values = namespace[f"values_{n}"](lookup)
+        if checks.verdict(n, values)[0] != "right":
+            continue  # this exercise's public cases check more than results (e.g. in-place updates)
+        status, reason = checks.verdict(n, namespace[f"values_{n}"](lookup, inputs), cases)
+        assert status != "right", (n, reason)
+        caught += 1
+    assert with_hidden >= 6 and caught >= 4, (with_hidden, caught)
+
+
+# a typical wrong answer per exercise, from test_exercises.py's table (a function's name, or the index of a value):
+# self-contained functions only, since a wrong answer that calls the notebook's softmax would test that softmax
+WRONG_PICKS = {
+    "my_one_hot": "one_hot_whole_columns",
+    "my_softmax": "softmax_naive",
+    "predicted_shapes": 0,
+    "my_cross_entropy": "cross_entropy_sum",
+    "dW1_11": 0,
+    "my_numerical_gradient": "numerical_gradient_one_sided",
+    "first_wrong": 0,
+    "lr_predictions": 0,
+    "my_momentum_update": "momentum_averaged",
+}
+
+
+def typical_wrong_answers(exercises):
+    """{n: (code, the words its verdict must contain)} for the exercises in WRONG_PICKS."""
+    from test_exercises import WRONG
+
+    picks = {}
+    for n, ex in exercises.items():
+        pick = WRONG_PICKS.get(ex.learner_name)
+        for i, (answer, reason) in enumerate(WRONG.get(ex.learner_name, [])):
+            if callable(answer) and getattr(answer, "__name__", None) == pick:
+                picks[n] = (inspect.getsource(answer) + f"\n\n{ex.learner_name} = {answer.__name__}", reason)
+            elif not callable(answer) and i == pick:
+                picks[n] = (f"{ex.learner_name} = {answer!r}", reason)
+    assert len(picks) == len(WRONG_PICKS), "test_exercises.WRONG changed: update WRONG_PICKS"
+    return picks
+
+
+REAL_CELL_TIMEOUT = 30  # seconds: well above the slowest cell of a graded run; the loop costs this much
+
+
+@pytest.fixture(scope="module")
+def real_class(real, tmp_path_factory):
+    """A class of the real notebook, graded end to end as a teacher would: (expected, grades, stdout, seconds)."""
+    master, edition = real
+    tmp = tmp_path_factory.mktemp("real")
+    folder = tmp / "submissions"
+    folder.mkdir()
+    ex = se.find_exercises(edition)
+    right = {n: se.solution_code(master, e) for n, e in se.find_exercises(master).items()}
+    numbers = list(ex)
+    expected = {}
+    nbformat.write(answered(master, right), folder / "ada.ipynb")  # the master with its solutions filled in
+    expected["ada"] = dict.fromkeys(numbers, "right")
+    nbformat.write(edition, folder / "ben.ipynb")  # the edition untouched
+    expected["ben"] = dict.fromkeys(numbers, "not attempted")
+    slips = typical_wrong_answers(ex)
+    nbformat.write(answered(edition, {n: code for n, (code, _) in slips.items()}), folder / "cleo.ipynb")
+    expected["cleo"] = {n: "wrong" if n in slips else "not attempted" for n in numbers}
+    # every answer right, the check cells of exercises 1-3 deleted, a wrong first try of exercise 2 with the right
+    # answer in a new cell below it, in a folder of its own with an LMS file name
+    nb = answered(edition, {**right, 2: slips[2][0]})
+    nb.cells.insert(ex[2].answer + 1, nbformat.v4.new_code_cell(right[2]))
+    for n in (3, 2, 1):
+        del nb.cells[ex[n].check]
+    (folder / "dev").mkdir()
+    nbformat.write(nb, folder / "dev" / "devdan_4242_777_neural_network_from_scratch.ipynb")
+    expected["dev"] = dict.fromkeys(numbers, "right")
+    # exercise 1 wrong, exercises 3, 6, 8 and 9 right: those are graded right; the demonstration after 9 waits
+    values = [n for n in numbers if not ex[n].function_name]
+    nb = answered(edition, {1: slips[1][0], **{n: right[n] for n in values}})
+    nbformat.write(nb, folder / "eve.ipynb")
+    expected["eve"] = {n: "wrong" if n == 1 else "right" if n in values else "not attempted" for n in numbers}
+    # a cell that never ends, after exercises 1 and 2 right
+    nb = answered(edition, {1: right[1], 2: right[2]})
+    nb.cells.insert(ex[2].answer + 1, nbformat.v4.new_code_cell("while True:\n    pass"))
+    nbformat.write(nb, folder / "fay.ipynb")
+    expected["fay"] = {n: "right" if n in (1, 2) else "not attempted" for n in numbers}
+    (folder / "gus.py").write_text("# %%\nprint('a .py export')\n")
+    expected["gus"] = {"all": "not gradable"}
+
+    out = tmp / "grades.csv"
+    limits = ["--cell-timeout", str(REAL_CELL_TIMEOUT), "--notebook-timeout", "400", "--jobs", "2"]
+    start = time.monotonic()
+    result = run_grader(folder, "-o", out, *limits, "--executed", tmp / "executed", cwd=tmp)
+    seconds = time.monotonic() - start
+    assert result.returncode == 0, result.stderr
+    return expected, by_student(read_csv(out)), result, seconds, tmp, slips
+
+
+@needs_bwrap
+def test_a_class_of_the_real_notebook_gets_the_grades_a_teacher_expects(real_class):
+    expected, grades, result, seconds, tmp, slips = real_class
+    print(result.stdout, f"\n{seconds:.0f} s in all")
+    table = []
+    for student, want in expected.items():
+        got = {n: grades[student, str(n)]["status"] for n in want}
+        table.append((student, want == got, got))
+    assert all(same for _, same, _ in table), [t for t in table if not t[1]]
+    for n, (_, reason) in slips.items():  # the checks' own diagnoses, made outside the kernel
+        assert reason in grades["cleo", str(n)]["detail"], grades["cleo", str(n)]
+    assert grades["dev", "1"]["id"] == "4242"
+    assert "cells skipped while waiting for your one_hot (exercise 1)" in grades["eve", "total"]["detail"]
+    assert "ran over the 30 s limit (interrupted) 'while True:'" in grades["fay", "total"]["detail"]
+    executed = nbformat.read(tmp / "executed" / "eve.ipynb", as_version=4)
+    nine = se.find_exercises(executed)[9]
+    after = [text_of(c) for c in executed.cells[nine.answer + 1 :] if c.cell_type == "code"]
+    assert after[0].startswith("Skipped: this cell needs your one_hot (exercise 1), which is not right yet."), after[0]
+    book = {r["student"]: r for r in read_csv(tmp / "gradebook.csv")}
+    assert book["ada"]["total"] == book["ada"]["max"] == str(len(expected["ada"]))
+    assert (tmp / "feedback" / "cleo.md").exists()

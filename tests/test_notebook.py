@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,36 +16,35 @@ def code_cells(path):
 
 
 MODEL_FILES = ("mnist_model.npz", "mnist_model_best.npz", "mnist_model_deep.npz")
-NOT_WRITTEN_BY_A_RUN = {".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"}
+NOT_COPIED = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", ".venv")
 
 
-def checkout_state():
-    """What a run could change in the checkout: `git status --porcelain` (untracked files too) in a git checkout,
-    else every file's path, size and modification time (a copy without .git)."""
-    if shutil.which("git") and (ROOT / ".git").exists():
+def checkout_state(folder):
+    """What a run could change in a checkout: `git status --porcelain` (untracked files too) when it is a git
+    checkout, else every file's path, size and modification time."""
+    if shutil.which("git") and (folder / ".git").exists():
         command = ["git", "status", "--porcelain", "--untracked-files=all"]
-        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return sorted(
-        (str(p.relative_to(ROOT)), p.stat().st_size, p.stat().st_mtime_ns)
-        for p in ROOT.rglob("*")
-        if p.is_file() and not NOT_WRITTEN_BY_A_RUN.intersection(p.relative_to(ROOT).parts)
-    )
+        return subprocess.run(command, cwd=folder, capture_output=True, text=True, check=True).stdout
+    return sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*"))
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """Execute the notebook top to bottom with papermill in the repository, every part on with small settings, and
-    only OUTPUT_DIR telling it where to write (no MODEL_PATH, IMAGES_DIR or a later part's path)."""
+    """Execute the notebook top to bottom with papermill in a copy of the checkout (.git included, so that nothing
+    else working in the checkout meanwhile disturbs the comparison), every part on with small settings, and only
+    OUTPUT_DIR telling it where to write (no MODEL_PATH, IMAGES_DIR or a later part's path)."""
     import papermill
 
     out = tmp_path_factory.mktemp("run")
-    before = checkout_state()
+    checkout = out / "checkout"
+    shutil.copytree(ROOT, checkout, symlinks=True, ignore=NOT_COPIED)
+    before = checkout_state(checkout)
     parameters = dict(EPOCHS=1, TRAIN_SIZE=5000, FURTHER_EPOCHS=1, DEEP_EPOCHS=1, OUTPUT_DIR=str(out / "output"))
     papermill.execute_notebook(
-        str(NOTEBOOK),
+        str(checkout / NOTEBOOK.name if NOTEBOOK.parent == ROOT else NOTEBOOK),
         str(out / "executed.ipynb"),
         parameters=parameters,
-        cwd=str(ROOT),
+        cwd=str(checkout),
         kernel_name="python3",
         progress_bar=False,
     )
@@ -77,7 +77,30 @@ def test_output_dir_alone_puts_every_file_of_the_run_in_it_and_leaves_the_checko
     for name in ("learning_curves.png", "confusion_matrix.png", "recipes_dev_accuracy.png", "deep_init.png"):
         assert name in figures, f"{name} is not in {written / 'images'}: {sorted(figures)}"
     assert {p.name for p in written.iterdir()} == {*MODEL_FILES, "images"}, "OUTPUT_DIR holds only the run's files"
-    assert checkout_state() == before, "the run changed the checkout"
+    assert checkout_state(out / "checkout") == before, "the run changed the checkout"
+
+
+def test_output_path_puts_a_relative_path_inside_output_dir_and_keeps_an_absolute_one(nb, tmp_path, monkeypatch):
+    monkeypatch.setattr(nb, "OUTPUT_DIR", str(tmp_path / "out"))
+    assert nb.output_path("mnist_model.npz") == tmp_path / "out" / "mnist_model.npz"
+    assert nb.output_path("images") == tmp_path / "out" / "images"
+    assert nb.output_path(str(tmp_path / "elsewhere.npz")) == tmp_path / "elsewhere.npz"
+    assert nb.output_path(None) is None
+    monkeypatch.setattr(nb, "OUTPUT_DIR", ".")
+    assert nb.output_path("mnist_model.npz") == Path("mnist_model.npz")  # the default: where the committed files are
+
+
+@pytest.mark.parametrize("bad", ["", 3, None])
+def test_output_dir_must_be_a_folder_path(nb, bad):
+    with pytest.raises(ValueError, match="OUTPUT_DIR"):
+        nb.check_output_dir(bad)
+
+
+def test_output_dir_that_is_a_file(nb, tmp_path):
+    (tmp_path / "out").write_text("x")
+    with pytest.raises(ValueError, match="OUTPUT_DIR.*is a file"):
+        nb.check_output_dir(str(tmp_path / "out"))
+    nb.check_output_dir(str(tmp_path / "not yet made"))  # a folder the run will make is fine
 
 
 def test_parameters_cell_holds_the_cores_settings_each_with_a_comment():
@@ -87,7 +110,7 @@ def test_parameters_cell_holds_the_cores_settings_each_with_a_comment():
     lines = [line for line in "".join(tagged[0]["source"]).splitlines() if line.strip()]
     names = {line.split("=")[0].strip() for line in lines if not line.startswith("#")}
     required = {"DATA_DIR", "HIDDEN_UNITS", "EPOCHS", "BATCH_SIZE", "LEARNING_RATE", "SEED", "TRAIN_SIZE", "MODEL_PATH"}
-    assert required <= names
+    assert required | {"OUTPUT_DIR", "IMAGES_DIR"} <= names
     assert len(lines) <= 25, "the first screen shows the core's settings only"
     assert all("#" in line for line in lines), "every setting has a comment"
 

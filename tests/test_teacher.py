@@ -1,23 +1,16 @@
-"""The teacher's tools (teacher/): the student edition holds no solution and runs on the student's own functions,
-skipping, and saying so, the cells that need an exercise not right yet; the grader grades a folder of submissions,
-each in its own kernel and scratch folder with time limits, as far as each got.
+"""The student edition (teacher/student_edition.py): it holds no solution and runs on the student's own functions,
+skipping, and saying so, the cells that need an exercise not right yet. The grader's tests are in
+tests/test_grader.py.
 
 Two notebooks: a small synthetic master with the exercise conventions (fast: the mechanisms, in a real kernel),
-and the real notebook (the edition run alone with the data only in kagglehub's cache, and one grading run of a
-folder with every kind of submission).
+and the real notebook (the edition run alone with the data only in kagglehub's cache).
 """
 
-import csv
 import gzip
-import inspect
 import itertools
-import json
-import os
 import re
 import subprocess
 import sys
-import time
-from datetime import datetime
 
 import nbformat
 import pytest
@@ -266,11 +259,6 @@ def check_edition(master, edition):
     nbformat.validate(edition)
 
 
-def read_grades(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return {(r["student"], r["exercise"]): r for r in csv.DictReader(f)}
-
-
 # ---------------------------------------------------------------------------------------------- the synthetic master
 
 
@@ -444,167 +432,13 @@ def test_small_edition_intro_says_what_to_hand_in_what_is_graded_and_what_waits_
     assert "The checks of exercises 1 and 3 give a verdict whatever the state of the others." in text
 
 
-def stubborn_cell(pid_file):
-    """A cell that ignores the interrupt: only killing its kernel ends it. It writes its pid first."""
-    return (
-        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
-        "while True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n        pass"
-    )
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return not open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z") if os.path.exists("/proc") else True
-
-
-def test_grader_on_small_notebooks(small, tmp_path):
-    """What the real notebook's grading test below does not show: checks restored, cells found without markers,
-    the notebook time limit, a dead kernel, the scratch folder and the settings."""
-    master, edition = small
-    right = solutions(master)
-    folder = tmp_path / "submissions"
-    folder.mkdir()
-    ex = se.find_exercises(edition)
-
-    def write(name, nb):
-        nbformat.write(nb, folder / name)
-
-    nb = answered(edition, right)
-    nb.cells.insert(ex[1].answer, nbformat.v4.new_code_cell("import os\n\nprint('cwd:', os.getcwd())"))
-    write("right.ipynb", nb)
-    # wrong answers; a check edited to say right; a check's call deleted; the check of exercise 2 deleted
-    nb = answered(edition, {1: "def my_double(x):\n    return x + 1", 2: "threshold = 3"})
-    nb.cells[ex[1].check].source = 'def check_double(attempt):\n    print("Exercise 1: right: trust me")'
-    nb.cells[ex[3].answer].source = "def my_square(x):\n    return 2 * x"
-    del nb.cells[ex[2].check]
-    write("wrong.ipynb", nb)
-    # saved by a front end that keeps no tags, no exercise numbers and no cell ids (nbformat 4.4)
-    nb = answered(edition, right)
-    nb.nbformat_minor = 4
-    for cell in nb.cells:
-        cell.metadata = {}
-        del cell["id"]
-    (folder / "stripped.ipynb").write_text(json.dumps(nb))
-    # a cell that the interrupt at the cell time limit cannot stop; a kernel that dies
-    nb = answered(edition, right)
-    nb.cells.insert(ex[2].answer + 1, nbformat.v4.new_code_cell(stubborn_cell(tmp_path / "stubborn.pid")))
-    write("stubborn.ipynb", nb)
-    nb = answered(edition, right)
-    nb.cells.insert(ex[1].answer + 1, nbformat.v4.new_code_cell("import os\n\nos._exit(1)"))
-    write("dies.ipynb", nb)
-    (folder / "corrupt.ipynb").write_text(nbformat.writes(edition)[:500])
-    (folder / "essay.pdf").write_bytes(b"%PDF-1.4\n")
-    write("other.ipynb", nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")]))
-    (folder / ".DS_Store").write_bytes(b"\0")
-
-    nbformat.write(master, tmp_path / "master.ipynb")
-    out = tmp_path / "grades.csv"
-    start = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, ROOT / "teacher" / "grade.py", folder, "-o", out, "--master", tmp_path / "master.ipynb"]
-        + ["--cell-timeout", "3", "--notebook-timeout", "10", "--jobs", "2", "--executed", tmp_path / "executed"]
-        + ["--data-dir", ROOT / "data"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    seconds = time.monotonic() - start
-    assert result.returncode == 0, result.stderr
-    grades = read_grades(out)
-    status = {key: row["status"] for key, row in grades.items()}
-    detail = {key: row["detail"] for key, row in grades.items()}
-    for student in ("right", "stripped"):
-        assert [status[student, str(n)] for n in ex] == ["right"] * 3, student
-        assert status[student, "total"] == "3/3 right"
-    assert [status["wrong", str(n)] for n in ex] == ["wrong"] * 3
-    assert (
-        detail["wrong", "1"] == "my_double(0) returned 1: that is x + 1, not 2 * x"
-    )  # the real check, not the edited one
-    assert detail["wrong", "2"] == "3 is not above 8.0: try more"  # the check is back; graded despite exercise 1
-    assert detail["wrong", "3"] == "my_square(1) returned 2: that is 2 * x, not x * x"  # its call added back
-    assert status["wrong", "total"] == "0/3 right" and detail["wrong", "total"] == "3 wrong"
-    assert [status["stubborn", n] for n in "12"] == ["right", "right"]
-    assert status["stubborn", "3"] == "did not run"
-    assert detail["stubborn", "3"].startswith("the notebook time limit (10 s) passed while the cell starting 'import")
-    assert not alive(int((tmp_path / "stubborn.pid").read_text())), "the looping kernel was killed"
-    assert (status["dies", "1"], status["dies", "2"]) == ("right", "did not run")
-    assert detail["dies", "2"] == "the kernel died in the cell starting 'import os'"
-    assert status["corrupt", "all"] == "not gradable" and "not valid JSON" in detail["corrupt", "all"]
-    assert status["essay", "all"] == "not gradable" and detail["essay", "all"].startswith("not a notebook (a .pdf")
-    assert status["other", "all"] == "not gradable" and detail["other", "all"].startswith("a different notebook")
-    assert {key[0] for key in grades} == {p.stem for p in folder.iterdir() if not p.name.startswith(".")}
-    # the runs: in a scratch folder, not the teacher's, with the small settings; the summary on stdout
-    executed = nbformat.read(tmp_path / "executed" / "right.ipynb", as_version=4)
-    printed = "".join(text_of(c) for c in executed.cells)
-    assert f"settings: 1 {ROOT / 'data'} model.npz False" in printed  # only the settings the master has
-    stripped = nbformat.read(tmp_path / "executed" / "stripped.ipynb", as_version=4)
-    assert f"settings: 1 {ROOT / 'data'} model.npz False" in "".join(text_of(c) for c in stripped.cells)
-    cwd = re.search(r"^cwd: (.*)$", printed, re.M).group(1)
-    assert not cwd.startswith((str(tmp_path), str(ROOT))) and not os.path.exists(cwd), "a scratch folder, removed"
-    assert re.search(r"^wrong +W +W +W +0/3 ", result.stdout, re.M), result.stdout
-    assert re.search(r"^essay +not gradable: not a notebook", result.stdout, re.M)
-    assert seconds < 60, result.stderr
-
-    # --as-submitted: the student's functions carry the run, as in the student edition: exercise 2 waits for 1
-    alone = tmp_path / "as_submitted"
-    alone.mkdir()
-    (folder / "wrong.ipynb").rename(alone / "wrong.ipynb")
-    result = subprocess.run(
-        [sys.executable, ROOT / "teacher" / "grade.py", alone, "-o", out, "--master", tmp_path / "master.ipynb"]
-        + ["--as-submitted", "--data-dir", ROOT / "data"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    grades = read_grades(out)
-    assert [grades["wrong", n]["status"] for n in "123"] == ["wrong", "did not run", "wrong"], result.stderr
-    assert grades["wrong", "2"]["detail"] == (
-        "skipped (the student edition's rule): this cell needs your double (exercise 1), which is not right"
-    )
-
-
 # ---------------------------------------------------------------------------------------------- the real notebook
-
-CELL_TIMEOUT = 20  # seconds: well above the slowest cell of a graded run (1-5 s); the loop costs this much
-NOTEBOOK_TIMEOUT = 400
-# a typical wrong answer per exercise, from test_exercises.py's table (a function's name, or the index of a value):
-# self-contained functions only, since a wrong answer that calls the notebook's softmax would test that softmax
-WRONG_PICKS = {
-    "my_one_hot": "one_hot_whole_columns",
-    "my_softmax": "softmax_naive",
-    "predicted_shapes": 0,
-    "my_cross_entropy": "cross_entropy_sum",
-    "dW1_11": 0,
-    "my_numerical_gradient": "numerical_gradient_one_sided",
-    "first_wrong": 0,
-    "lr_predictions": 0,
-    "my_momentum_update": "momentum_averaged",
-}
 
 
 @pytest.fixture(scope="module")
 def real():
     master = nbformat.read(NOTEBOOK, as_version=4)
     return master, se.build(master)
-
-
-def typical_wrong_answers(exercises):
-    """{n: (code, the words its verdict must contain)} for the exercises in WRONG_PICKS."""
-    from test_exercises import WRONG
-
-    picks = {}
-    for n, ex in exercises.items():
-        pick = WRONG_PICKS.get(ex.learner_name)
-        for i, (answer, reason) in enumerate(WRONG.get(ex.learner_name, [])):
-            if callable(answer) and getattr(answer, "__name__", None) == pick:
-                picks[n] = (inspect.getsource(answer) + f"\n\n{ex.learner_name} = {answer.__name__}", reason)
-            elif not callable(answer) and i == pick:
-                picks[n] = (f"{ex.learner_name} = {answer!r}", reason)
-    assert len(picks) == len(WRONG_PICKS), "test_exercises.WRONG changed: update WRONG_PICKS"
-    return picks
 
 
 def test_student_edition_of_the_notebook_has_no_solution_and_every_exercise(real):
@@ -692,10 +526,11 @@ def kagglehub_cache(tmp_path_factory):
     return cache
 
 
-def test_student_edition_runs_alone_with_the_data_only_in_kagglehubs_cache(real, kagglehub_cache, tmp_path):
-    """As a student opens it: the notebook alone in an empty folder (no data/, no images/), Run all, with exercises
-    1 and 2 wrong and 6, 8 and 9 answered: those three still get their verdict (6 and 8 are worked from printed
-    copies), and the demonstration after exercise 9 says which exercises it waits for."""
+@pytest.mark.parametrize("slips", [False, True], ids=["untouched", "exercises_1_and_2_wrong"])
+def test_student_edition_runs_alone_with_the_data_only_in_kagglehubs_cache(real, kagglehub_cache, tmp_path, slips):
+    """As a student opens it: the notebook alone in an empty folder (no data/, no images/), Run all; untouched, and
+    with exercises 1 and 2 wrong and 6, 8 and 9 answered: those three still get their verdict (6 is worked from the
+    printed copy of the worked example), and the demonstration after exercise 9 says which exercises it waits for."""
     parameterize_notebook = pytest.importorskip("papermill.parameterize").parameterize_notebook
     from nbclient import NotebookClient
 
@@ -724,6 +559,7 @@ def test_student_edition_runs_alone_with_the_data_only_in_kagglehubs_cache(real,
         by_name["my_softmax"]: "def my_softmax(Z):\n    return np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)",
     }
     worked = [by_name[name] for name in ("dW1_11", "first_wrong", "lr_predictions")]
+    wrong, worked = (wrong, worked) if slips else ({}, [])
     nb = answered(nbformat.read(alone / "student.ipynb", as_version=4), {**wrong, **{n: right[n] for n in worked}})
     for cell in nb.cells:  # as papermill's reader leaves it
         cell.metadata.setdefault("tags", [])
@@ -737,18 +573,20 @@ def test_student_edition_runs_alone_with_the_data_only_in_kagglehubs_cache(real,
     nb = nbformat.read(alone / "executed.ipynb", as_version=4)
     assert not errors(nb), errors(nb)
     assert "data from: kagglehub" in "".join(text_of(c) for c in nb.cells)
+    exercises = se.find_exercises(nb)  # where the cells are in the run (papermill added one)
     references = [i for i, c in enumerate(nb.cells) if "reference" in se.tags(c)]
-    first, second = (exercises[n] for n in sorted(wrong))
+    first, second = sorted((ex for ex in exercises.values() if ex.references), key=lambda ex: ex.references[0])[:2]
+    free = re.search(r"^The checks of exercises ([\d, and]+) give a verdict whatever", nb.cells[1].source, re.M)
+    free = {int(n) for n in re.findall(r"\d+", free.group(1))} if free else set()  # as the intro says
+    assert free == set(exercises), "the README says: no check needs an earlier exercise"
     answers = {}
     for i, cell in enumerate(nb.cells):
         out = text_of(cell)
         if "answer" in se.tags(cell):
             n = cell.metadata["exercise"]
             answers[n] = out
-            if n not in wrong and n not in worked:  # not attempted; or, below the first reference, skipped if it
-                assert re.fullmatch(rf"Exercise {n}: not attempted yet \(.*\)\n", out) or (  # needs what skipped
-                    i > references[0] and SKIPPED.match(out)  # cells make
-                ), (n, out)
+            if n not in wrong and n not in worked:  # never skipped: every check gives its verdict
+                assert re.search(rf"^Exercise {n}: not attempted yet \(.*\)\n\Z", out, re.M), (n, out)
         elif i >= references[0] and cell.cell_type == "code" and "check" not in se.tags(cell):
             assert out.count("\n") == 1, (i, out)
             assert SKIPPED.match(out).groups() == (first.function_name, str(first.number)), (i, out)
@@ -759,127 +597,8 @@ def test_student_edition_runs_alone_with_the_data_only_in_kagglehubs_cache(real,
     for n in worked:  # (a solution may print something of its own first)
         assert re.search(rf"^Exercise {n}: right: ", answers[n], re.M), answers[n]
     # the demonstration after exercise 9: it trains, so it waits for the exercises `train` runs on, and says so
-    ninth = next(
-        i for i, c in enumerate(nb.cells) if c.metadata.get("exercise") == worked[-1] and "answer" in c.metadata.tags
-    )
+    ninth = exercises[by_name["lr_predictions"]].answer
     after = next(c for c in nb.cells[ninth + 1 :] if c.cell_type == "code")
     assert "train(" in after.source or "train_" in after.source, after.source[:200]
     assert SKIPPED.match(text_of(after)).groups() == (first.function_name, str(first.number))
     assert f"It also waits for your {second.function_name} (exercise {second.number})" in text_of(after)
-
-
-def grader(folder, out, *options):
-    """Start the grader on a folder (it runs in the background): returns the process and the CSV's path."""
-    command = [sys.executable, ROOT / "teacher" / "grade.py", folder, "-o", out, *options]
-    # one BLAS thread per kernel: the two runs share the cores (OpenBLAS threads that wait for a busy core spin)
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent, env=env)
-
-
-@pytest.fixture(scope="module")
-def real_grades(real, tmp_path_factory):
-    """The grader on a folder with every kind of submission, two at a time; meanwhile, a second run grades a
-    student edition with every exercise right as submitted (--as-submitted: the student's functions run it)."""
-    master, edition = real
-    tmp = tmp_path_factory.mktemp("grading")
-    folder, alone = tmp / "submissions", tmp / "as_submitted"
-    folder.mkdir()
-    alone.mkdir()
-    exercises = se.find_exercises(edition)
-    right = solutions(master)
-    first, second = list(exercises)[:2]
-    nbformat.write(answered(master, right), folder / "master_solved.ipynb")
-    nbformat.write(edition, folder / "untouched.ipynb")
-    slips = typical_wrong_answers(exercises)
-    nbformat.write(answered(edition, {n: code for n, (code, _) in slips.items()}), folder / "typical_slips.ipynb")
-    oops = {first: right[first], second: right[second] + "\n\nraise RuntimeError('a cell that raises')"}
-    nbformat.write(answered(edition, oops), folder / "raises.ipynb")
-    nb = answered(edition, {first: right[first], second: right[second]})
-    nb.cells.insert(exercises[first].answer + 1, nbformat.v4.new_code_cell("while True:\n    pass"))
-    nbformat.write(nb, folder / "never_ends.ipynb")
-    (folder / "corrupt.ipynb").write_text(nbformat.writes(edition)[:1000])
-    (folder / "homework.pdf").write_bytes(b"%PDF-1.4\n")
-    nbformat.write(answered(edition, right), alone / "all_right.ipynb")
-
-    start = time.monotonic()
-    limits = ["--cell-timeout", str(CELL_TIMEOUT), "--notebook-timeout", str(NOTEBOOK_TIMEOUT)]
-    runs = [
-        grader(folder, tmp / "grades.csv", *limits, "--jobs", "2", "--executed", tmp / "executed"),
-        grader(alone, tmp / "as_submitted.csv", *limits, "--as-submitted", "--executed", tmp / "executed"),
-    ]
-    stdout = []
-    for run in runs:
-        out, err = run.communicate()
-        assert run.returncode == 0, err
-        stdout.append(out)
-    grades = {**read_grades(tmp / "grades.csv"), **read_grades(tmp / "as_submitted.csv")}
-    return grades, stdout[0], tmp / "executed", time.monotonic() - start, slips
-
-
-def statuses(grades, student):
-    return {key[1]: row["status"] for key, row in grades.items() if key[0] == student and key[1] != "total"}
-
-
-def test_grader_gives_the_master_with_its_solutions_all_right(real_grades):
-    grades, stdout, _, seconds, _ = real_grades
-    print(stdout, f"\ngraded in {seconds:.0f} s")
-    assert set(statuses(grades, "master_solved").values()) == {"right"}
-    n = len(statuses(grades, "master_solved"))
-    assert grades["master_solved", "total"]["status"] == f"{n}/{n} right"
-
-
-def test_students_functions_carry_the_notebook_when_all_are_right(real_grades):
-    grades, _, executed, _, _ = real_grades
-    assert set(statuses(grades, "all_right").values()) == {"right"}
-    nb = nbformat.read(executed / "all_right.ipynb", as_version=4)
-    assert not errors(nb)
-    assert not SKIPPED.search("".join(text_of(c) for c in nb.cells))
-
-
-def test_grader_says_not_attempted_for_the_untouched_student_edition(real_grades):
-    grades, _, _, _, _ = real_grades
-    assert set(statuses(grades, "untouched").values()) == {"not attempted"}
-    assert grades["untouched", "total"]["status"].startswith("0/")
-
-
-def test_grader_says_wrong_and_why_for_typical_slips(real_grades):
-    grades, _, _, _, slips = real_grades
-    for n, (_, reason) in slips.items():
-        row = grades["typical_slips", str(n)]
-        assert row["status"] == "wrong" and reason in row["detail"], row
-    others = {k: v for k, v in statuses(grades, "typical_slips").items() if int(k) not in slips}
-    assert set(others.values()) == {"not attempted"}  # each graded on its own, after exercise 1's wrong answer
-
-
-def test_grader_grades_a_notebook_that_raises_or_never_ends_as_far_as_it_got(real_grades, real):
-    grades, stdout, executed, _, _ = real_grades
-    first, second, *rest = se.find_exercises(real[1])
-    assert grades["raises", str(first)]["status"] == "right"
-    assert (grades["raises", str(second)]["status"], grades["raises", str(second)]["detail"]) == (
-        "did not run",
-        "RuntimeError: a cell that raises",
-    )
-    assert {statuses(grades, "raises")[str(n)] for n in rest} == {"not attempted"}
-    assert {statuses(grades, "never_ends")[str(n)] for n in (first, second)} == {"right"}
-    assert {statuses(grades, "never_ends")[str(n)] for n in rest} == {"not attempted"}
-    loop = next(c for c in nbformat.read(executed / "never_ends.ipynb", as_version=4).cells if "while True" in c.source)
-    assert "ERROR KeyboardInterrupt" in text_of(loop)
-    assert grades["never_ends", "total"]["detail"] == (
-        f"{len(rest)} not attempted; another cell ran over the {CELL_TIMEOUT} s limit (interrupted) 'while True:'"
-    )
-    timing = loop.metadata["execution"]  # nbclient's timestamps: the loop was interrupted at the cell limit
-    start, end = (
-        datetime.fromisoformat(timing[k].replace("Z", "+00:00")) for k in ("iopub.execute_input", "shell.execute_reply")
-    )
-    assert CELL_TIMEOUT <= (end - start).total_seconds() < CELL_TIMEOUT + 15
-    assert int(re.search(r"^never_ends .* (\d+) s$", stdout, re.M).group(1)) < NOTEBOOK_TIMEOUT
-
-
-def test_grader_gives_a_clear_row_for_what_it_cannot_grade(real_grades):
-    grades, stdout, _, _, _ = real_grades
-    assert grades["corrupt", "all"]["status"] == "not gradable"
-    assert grades["corrupt", "all"]["detail"].startswith("corrupt notebook: not valid JSON")
-    assert grades["homework", "all"]["status"] == "not gradable"
-    assert grades["homework", "all"]["detail"].startswith("not a notebook (a .pdf file)")
-    assert not [key for key in grades if key[0] in ("corrupt", "homework") and key[1] != "all"]
-    assert re.search(r"^homework +not gradable: not a notebook", stdout, re.M)
