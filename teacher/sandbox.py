@@ -77,10 +77,11 @@ def command(scratch, inputs, data_dir, memory, runner_args, threads=1):
             cmd += ["--symlink", os.readlink(path), path]
         elif Path(path).is_dir():
             cmd += ["--ro-bind", path, path]
+    # /tmp first: a Python environment that lives under /tmp (a CI virtualenv) is then bound on top of it
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     for folder in python_folders():
         if not str(folder).startswith("/usr/"):
             cmd += ["--ro-bind", str(folder), str(folder)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     cmd += ["--ro-bind", str(Path(data_dir).resolve()), DATA, "--ro-bind", str(inputs), GRADER]
     cmd += ["--bind", str(scratch), HOME, "--chdir", HOME]
     cmd += [sys.executable, f"{GRADER}/sandbox_runner.py", f"{GRADER}/submission.ipynb", *runner_args]
