@@ -37,7 +37,8 @@ QUICK = dict(
 )
 QUICK.update(BN_DEMO_SIZE=1000, BN_DEMO_EPOCHS=1)
 RUN_TIMEOUT = 600  # seconds for one papermill run; a quick run took 30-90 s here (2 cores, varying load)
-OLDEST_PYTHON = (3, 10)  # the oldest Python the README promises ("Python 3.10 or newer")
+OLDEST_PYTHON = (3, 10)  # the Pythons the README promises: "Python 3.10, 3.11 or 3.12"
+NEWEST_PYTHON = (3, 12)
 
 
 def parameters_cell_setting(name):
@@ -416,18 +417,22 @@ def test_kaggle_alone_shows_every_picture(kaggle_run):
 
 
 def lowest_pythons():
-    """The Pythons the lowest-versions test runs on: this one (the CI machine's own) and the oldest one the README
-    supports, found on PATH or under pyenv (or NN_TEST_LOWEST_PYTHON); only those that exist, each once."""
-    wanted = ".".join(map(str, OLDEST_PYTHON))
-    candidates = [sys.executable, os.environ.get("NN_TEST_LOWEST_PYTHON"), shutil.which(f"python{wanted}")]
-    candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{wanted}.*/bin/python{wanted}"))
+    """The Pythons the lowest-versions test runs on: this one (the CI machine's own) and every other Python the README
+    supports (3.10 to 3.12), found on PATH or under pyenv (or NN_TEST_LOWEST_PYTHON); only those that exist, each
+    once."""
+    supported = [(OLDEST_PYTHON[0], minor) for minor in range(OLDEST_PYTHON[1], NEWEST_PYTHON[1] + 1)]
+    candidates = [sys.executable, os.environ.get("NN_TEST_LOWEST_PYTHON")]
+    for major, minor in supported:
+        candidates.append(shutil.which(f"python{major}.{minor}"))
+        pyenv = Path.home().glob(f".pyenv/versions/{major}.{minor}.*/bin/python{major}.{minor}")
+        candidates += sorted(str(p) for p in pyenv)
     found = {}
     for python in filter(None, candidates):
         result = subprocess.run(
             [python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True
         )
         version = tuple(map(int, result.stdout.split())) if result.returncode == 0 else None
-        if version and version not in found and (python == sys.executable or version == OLDEST_PYTHON):
+        if version and version not in found and (python == sys.executable or version in supported):
             found[version] = python
     return [pytest.param(python, id=f"python{v[0]}.{v[1]}") for v, python in sorted(found.items())]
 

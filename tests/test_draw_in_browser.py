@@ -200,15 +200,30 @@ def browser(server):
 
 
 def open_pad(browser, server, path):
-    """Open pad.ipynb at path (/lab/tree/... or /notebooks/...), run its cell with Shift+Enter, wait for the pad."""
+    """Open pad.ipynb at path (/lab/tree/... or /notebooks/...), run its cell with Shift+Enter, wait for the pad.
+
+    A first load of JupyterLab on a busy machine can miss the keystroke (the page is still settling when it comes):
+    then the page is reloaded and the cell run once more. If the pad still does not show, the failure says what the
+    cell printed (e.g. a traceback) instead of only "timeout"."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     url, token = server
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(90_000)
     page.goto(f"{url}{path}?token={token}")
-    page.locator(".jp-Cell .jp-InputArea-editor").first.click()
-    page.keyboard.press("Shift+Enter")
-    page.locator(".digit-pad canvas.dp-pad").wait_for(state="visible")
-    return page
+    for attempt in (1, 2):
+        page.locator(".jp-Cell .jp-InputArea-editor").first.click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            page.locator(".digit-pad canvas.dp-pad").wait_for(state="visible", timeout=90_000)
+            return page
+        except PlaywrightTimeout:
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            if attempt == 2 or outputs:
+                page.close()
+                shown = f"no drawing pad at {path} after running its cell; the cell shows: {outputs}"
+                raise AssertionError(shown) from None
+            page.reload()
 
 
 def draw(page, strokes):
