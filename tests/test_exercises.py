@@ -361,6 +361,7 @@ WRONG = {
         ({**SHAPES, "db1": (5, 128)}, "a sum over the rows"),
         ({**SHAPES, "dA1": None}, "no prediction for dA1"),
         ({**SHAPES, "dA1": "(5, 128)"}, "a tuple of whole numbers"),
+        ({**SHAPES, "db1": 128}, "needs a comma, (128,)"),  # (128) typed for the one-entry tuple (128,)
     ],
     "my_cross_entropy": [
         (cross_entropy_sum, "the sum"),
