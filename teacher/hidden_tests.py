@@ -49,6 +49,13 @@ def _cross_entropy(rng):
         Y = np.eye(k)[rng.integers(0, k, size=m)]
         loss = -np.mean(np.sum(Y * np.log(np.clip(P, np.finfo(P.dtype).tiny, None)), axis=1))
         cases.append({"P": P, "Y": Y, "expected": float(loss)})
+    # a right class at a tiny probability (a confident mistake): an eps added inside the log shows here
+    P = _stable_softmax(3 * rng.standard_normal((4, 5)))
+    Y = np.eye(5)[P.argmin(axis=1)]
+    P[0] = np.where(Y[0] > 0, 1e-5 * rng.uniform(0.5, 2), P[0])
+    P[0] /= P[0].sum()
+    loss = -np.mean(np.sum(Y * np.log(P), axis=1))
+    cases.append({"P": P, "Y": Y, "expected": float(loss)})
     return cases
 
 

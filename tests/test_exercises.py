@@ -210,6 +210,19 @@ def numerical_gradient_one_sided(f, x, h=1e-5):
     return grad
 
 
+def numerical_gradient_times_h(f, x, h=1e-5):
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        f_plus = f()
+        x[idx] = old - h
+        f_minus = f()
+        x[idx] = old
+        grad[idx] = (f_plus - f_minus) / 2 * h
+    return grad
+
+
 def numerical_gradient_over_h(f, x, h=1e-5):
     grad = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
@@ -369,6 +382,12 @@ WRONG = {
         (cross_entropy_naive_log, "0 * (-inf) = nan"),
         (cross_entropy_right_class_only, "log(0) = -inf"),
         (cross_entropy_per_example, "not one number"),
+        # the tutorials' log(P + eps): accepted before, it caps the loss (section 7's check then fails, train's
+        # divergence guard never fires)
+        (lambda P, Y: -np.mean(np.sum(Y * np.log(P + 1e-7), axis=1)), "caps the loss"),
+        (lambda P, Y: -np.mean(np.sum(Y * np.log(P + 1e-8), axis=1)), "caps the loss"),
+        (lambda P, Y: -np.mean(np.sum(Y * np.log(P + 1e-6), axis=1)), "added"),
+        (lambda P, Y: -np.mean(np.sum(Y * np.log(np.clip(P, 1e-12, 1)), axis=1)), "caps the loss"),
     ],
     "my_relu_backward": [
         (lambda dA, Z: dA * (Z >= 0), "exactly 0"),
@@ -390,6 +409,7 @@ WRONG = {
     "my_numerical_gradient": [
         (numerical_gradient_one_sided, "one-sided"),
         (numerical_gradient_over_h, "divide by 2h"),
+        (numerical_gradient_times_h, "multiplies by h instead of dividing"),  # (f_plus - f_minus) / 2 * h
         (numerical_gradient_of_a_copy, "not a copy"),
         (numerical_gradient_not_restored, "put every nudged entry back"),
         (numerical_gradient_rows_and_columns, "any shape"),
@@ -702,7 +722,8 @@ def test_hidden_cases_with_the_same_keys_are_judged_too(nb, notebook_globals, n)
     assert fresh_verdict(n, through_json(right), cases)[0] == "right"
     wrong = [answer for answer, _ in WRONG[learner_name(n)] if answer is not raises]
     statuses = [fresh_verdict(n, kernel_values(notebook_globals, n, answer, cases), cases)[0] for answer in wrong]
-    assert statuses.count("right") <= len(wrong) // 2, statuses  # some slips only show on the public edge cases
+    # some slips only show on the public edge cases (exercise 4's log(P + eps) needs a right class at probability 0)
+    assert statuses.count("right") <= len(wrong) * 2 // 3, statuses
 
 
 def implementation_lines():
