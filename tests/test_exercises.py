@@ -130,7 +130,7 @@ def notebook_globals(nb, mnist_small):
 def run_exercise(notebook_globals, n, answer=NOT_GIVEN, solution=False):
     """Run exercise n's learner cell as written (the stub), with the notebook's solution, or with `answer`.
 
-    Returns what its last line, the call of the check, returns: None, False or True.
+    Returns what its last line, the call of the check, records in EXERCISE_RESULTS[n]: None, False or True.
     """
     namespace = dict(notebook_globals)
     *setup, call = ast.parse(SOURCE[ROLE[n]["answer"]]).body
@@ -139,7 +139,11 @@ def run_exercise(notebook_globals, n, answer=NOT_GIVEN, solution=False):
         exec(solution_code(n), namespace)
     if answer is not NOT_GIVEN:
         namespace[learner_name(n)] = answer
-    return eval(compile(ast.Expression(body=call.value), f"exercise {n}", "eval"), namespace)
+    results = namespace["run_check"].__globals__["EXERCISE_RESULTS"]
+    results.pop(n, None)
+    shown = eval(compile(ast.Expression(body=call.value), f"exercise {n}", "eval"), namespace)
+    assert shown is None, f"exercise {n}'s cell shows {shown!r} under its verdict line"
+    return results[n]
 
 
 # Typical wrong answers, each with a word its verdict must contain.

@@ -487,7 +487,7 @@ def test_every_section_of_part_1_states_its_time_and_they_add_up_to_at_most_4_ho
 
 def test_the_express_path_is_a_checklist_of_sections_with_a_backprop_exercise_within_2_hours():
     top = source(CELLS[0])
-    items = re.findall(r"^- \[ \] (.*)$", top, re.M)
+    items = re.findall(r"^- \[ \] (.*(?:\n  .*)*)", top, re.M)  # an item and its indented continuation lines
     assert len(items) >= 8, items
     assert all(re.search(r"\d|Part 1|whole picture", item) for item in items)
     assert any(re.search(r"exercise (6|8)\b", item) for item in items), "an exercise that tests backprop itself"
