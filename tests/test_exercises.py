@@ -214,30 +214,26 @@ def numerical_gradient_one_sided(f, x, h=1e-5):
     return grad
 
 
-def numerical_gradient_times_h(f, x, h=1e-5):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        f_plus = f()
-        x[idx] = old - h
-        f_minus = f()
-        x[idx] = old
-        grad[idx] = (f_plus - f_minus) / 2 * h
-    return grad
+def centred_difference_with(divide):
+    """A centred difference whose last step, divide(f_plus - f_minus, h), is a learner's slip."""
+
+    def numerical_gradient(f, x, h=1e-5):
+        grad = np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            old = x[idx]
+            x[idx] = old + h
+            f_plus = f()
+            x[idx] = old - h
+            f_minus = f()
+            x[idx] = old
+            grad[idx] = divide(f_plus - f_minus, h)
+        return grad
+
+    return numerical_gradient
 
 
-def numerical_gradient_over_h(f, x, h=1e-5):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        f_plus = f()
-        x[idx] = old - h
-        f_minus = f()
-        x[idx] = old
-        grad[idx] = (f_plus - f_minus) / h
-    return grad
+numerical_gradient_times_h = centred_difference_with(lambda diff, h: diff / 2 * h)  # "/ 2 * h"
+numerical_gradient_over_h = centred_difference_with(lambda diff, h: diff / h)  # twice too large
 
 
 def numerical_gradient_of_a_copy(f, x, h=1e-5):
