@@ -237,16 +237,8 @@ numerical_gradient_over_h = centred_difference_with(lambda diff, h: diff / h)  #
 
 
 def numerical_gradient_of_a_copy(f, x, h=1e-5):
-    x, grad = x.copy(), np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        f_plus = f()
-        x[idx] = old - h
-        f_minus = f()
-        x[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * h)
-    return grad
+    """Right centred differences, but nudging a copy of x, which f never reads."""
+    return centred_difference_with(lambda diff, h: diff / (2 * h))(f, x.copy(), h)
 
 
 def numerical_gradient_not_restored(f, x, h=1e-5):
