@@ -30,8 +30,10 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,7 +44,7 @@ sys.path.insert(0, str(HERE))
 import judge  # noqa: E402
 import sandbox  # noqa: E402
 import student_edition as se  # noqa: E402
-from execute import run_submission  # noqa: E402
+from execute import Failed, executed_notebook, in_child, judged, run_submission, stop_all  # noqa: E402
 from intake import NotGradable, find_submissions, student_of  # noqa: E402, F401 (student_of: the tests use it)
 from prepare import SCRATCH_PATHS, SMALL_SETTINGS, final_cell, hidden_for, load_hidden_tests, prepare  # noqa: E402
 from reports import (  # noqa: E402
@@ -61,7 +63,11 @@ from reports import (  # noqa: E402
 
 
 def grade(submissions, options, only=None):
-    """Grade the submissions; write grades.csv, gradebook.csv and the feedback files; return grades.csv's rows."""
+    """Grade the submissions; write grades.csv, gradebook.csv and the feedback files; return grades.csv's rows.
+
+    Each student's files are written as soon as they are graded; whatever fails in one student's pipeline (the
+    sandbox, reading back, judging, writing their files) is that student's "did not run", with why.
+    """
     master = nbformat.read(options.master, as_version=4)
     edition = se.build(master)
     exercises = se.find_exercises(edition)
@@ -85,11 +91,28 @@ def grade(submissions, options, only=None):
         print(f"warning: {submissions} holds no submission", file=sys.stderr)
     settings = {**SMALL_SETTINGS, **SCRATCH_PATHS}
     settings["DATA_DIR"] = str(Path(options.data_dir).resolve()) if options.no_sandbox else sandbox.DATA
-    scratch = Path(tempfile.mkdtemp(prefix="grading-"))
-    seconds = {}
+    limits = None
+    if not options.no_sandbox:
+        limits, why = sandbox.Cgroups.open(options.memory, cpus=options.threads)
+        disk = (
+            f"home {sandbox.HOME_SIZE // 2**20} MB, /tmp {sandbox.TMP_SIZE // 2**20} MB, /dev/shm "
+            f"{sandbox.SHM_SIZE // 2**20} MB (in memory), the rest read-only"
+        )
+        if limits:
+            print(f"limits: {limits.describe()}; {disk}", file=sys.stderr, flush=True)
+        else:
+            print(
+                f"note: cgroups are not writable here ({why}): the limits are per process (address space, "
+                f"{sandbox.PROCESSES} processes), not per submission; {disk}",
+                file=sys.stderr,
+                flush=True,
+            )
+    scratch = Path(tempfile.mkdtemp(prefix="grading-")).resolve()
+    seconds, results, lock = {}, {}, threading.Lock()
+    update = single or bool(only)
+    book_columns = ["student", "id", *[f"exercise {n}" for n in exercises], "total", "max", "note"]
 
-    def one(index_sub):
-        index, sub = index_sub
+    def one(index, sub):
         try:
             if sub.path is None:
                 raise NotGradable(sub.problem)
@@ -97,43 +120,97 @@ def grade(submissions, options, only=None):
         except NotGradable as e:
             return [[sub.student, sub.id, "all", "", "not gradable", 0, str(e)]], None
         token = secrets.token_hex(16)
-        home = str(scratch / f"{index:03d}-{safe_name(sub.student)}" / "home") if options.no_sandbox else sandbox.HOME
+        folder = scratch / f"{index:03d}-{safe_name(sub.student)}"
+        home = str(folder / "home") if options.no_sandbox else sandbox.HOME
         hidden = hidden_for(sub.student, checks, hidden_tests, options.seed)
         final = final_cell(checks, hidden, f"{home}/.grader-{token}.json", options.answer_timeout)
-        folder = scratch / f"{index:03d}-{safe_name(sub.student)}"
-        run = run_submission(prepared, folder, final, token, options)
+        cgroup = limits.create(f"{index:03d}") if limits else None
+        try:
+            run = run_submission(prepared, folder, final, token, options, cgroup)
+        finally:
+            if cgroup:
+                cgroup.close()  # every process still in it is killed
         seconds[sub.student] = run.seconds
-        if options.executed and (folder / "home" / "executed.ipynb").exists():
-            Path(options.executed).mkdir(parents=True, exist_ok=True)
-            shutil.copy(folder / "home" / "executed.ipynb", Path(options.executed) / f"{safe_name(sub.student)}.ipynb")
-        rows = verdict_rows(sub, exercises, checks, prepared, run, hidden, points, options)
-        final = next((e for e in run.events if e["event"] == "final"), {})
-        peak = f" (the kernel's address space peaked at {final['peak']} MB)" if final.get("peak") else ""
+        args = (sub, exercises, checks, prepared, run, hidden, points, options)
+        rows = in_child(judged, (verdict_rows, args))
+        if options.executed:
+            data = executed_notebook(run)
+            if data:
+                Path(options.executed).mkdir(parents=True, exist_ok=True)
+                replace_file(Path(options.executed) / f"{safe_name(sub.student)}.ipynb", data)
+        peak = f" (memory peak {run.peak_memory / 2**20:.0f} MB)" if run.peak_memory else ""
         print(f"graded {sub.student} in {run.seconds:.1f} s{peak}", file=sys.stderr, flush=True)
         return rows, total_row(sub, rows, notes_of(prepared, run, options), points)
 
+    def failed(sub, why):
+        rows = [[sub.student, sub.id, n, ex.title, "did not run", 0, why] for n, ex in exercises.items()]
+        return rows, total_row(sub, rows, [], points)
+
+    def graded(index, sub):
+        """One student graded and their files written; any failure is theirs."""
+        folder = scratch / f"{index:03d}-{safe_name(sub.student)}"
+        try:
+            result = one(index, sub)
+        except Exception as e:  # noqa: BLE001 (whatever it is, it is this student's row, not the class's)
+            why = str(e) if isinstance(e, Failed) else f"{type(e).__name__}: {str(e)[:300]}"
+            print(f"grading {sub.student} failed: {why}", file=sys.stderr, flush=True)
+            result = failed(sub, f"the grader could not grade this submission: {why}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        with lock:
+            results[index] = result
+            try:
+                write_outputs(sub, result)
+            except Exception as e:  # noqa: BLE001
+                print(f"writing the files of {sub.student} failed: {type(e).__name__}: {e}", file=sys.stderr)
+                results[index] = failed(sub, f"the grader could not write this student's files: {e}")
+
+    def write_outputs(sub, result):
+        """This student's feedback file, and grades.csv and gradebook.csv with every student graded so far."""
+        mine, total = result
+        feedback.mkdir(parents=True, exist_ok=True)
+        text = feedback_text(sub, mine, total, points, exercises)
+        replace_file(feedback / f"{safe_name(sub.student)}.md", text.encode("utf-8"))
+        done = [(found[i], results[i]) for i in sorted(results)]
+        rows = [row for _, (mine, total) in done for row in mine + ([total] if total else [])]
+        book = [
+            gradebook_row(s, mine, exercises, points, f"not gradable: {mine[0][6]}" if total is None else "")
+            for s, (mine, total) in done
+        ]
+        students = {s.student for s, _ in done}
+        for path, columns, new in [(output, GRADES_COLUMNS, rows), (gradebook, book_columns, book)]:
+            merged = merge_rows(path, columns, new, students, update)
+            partial = path.with_name(f".{path.name}.part")
+            write_csv(partial, columns, merged)
+            os.replace(partial, path)  # a crash never leaves half a file
+
     try:
         with ThreadPoolExecutor(max_workers=options.jobs) as pool:
-            results = list(pool.map(one, enumerate(found)))
+            for future in [pool.submit(graded, index, sub) for index, sub in enumerate(found)]:
+                future.result()
     finally:
+        stop_all()
+        if limits:
+            limits.close()
         shutil.rmtree(scratch, ignore_errors=True)
-    rows, book = [], []
-    feedback.mkdir(parents=True, exist_ok=True)
-    for sub, (mine, total) in zip(found, results):
-        rows += mine + ([total] if total else [])
-        note = mine[0][6] if total is None else ""
-        book.append(gradebook_row(sub, mine, exercises, points, f"not gradable: {note}" if note else ""))
-        text = feedback_text(sub, mine, total, points, exercises)
-        (feedback / f"{safe_name(sub.student)}.md").write_text(text, encoding="utf-8")
-    update = single or bool(only)
-    students = {sub.student for sub in found}
-    write_csv(output, GRADES_COLUMNS, merge_rows(output, GRADES_COLUMNS, rows, students, update))
-    book_columns = ["student", "id", *[f"exercise {n}" for n in exercises], "total", "max", "note"]
-    write_csv(gradebook, book_columns, merge_rows(gradebook, book_columns, book, students, update))
+    rows = [row for i in sorted(results) for row in results[i][0] + ([results[i][1]] if results[i][1] else [])]
+    if not found:
+        for path, columns in [(output, GRADES_COLUMNS), (gradebook, book_columns)]:
+            write_csv(path, columns, merge_rows(path, columns, [], set(), update))
     print(summary(rows, exercises, seconds, sum(points.values())))
     how = "updated" if update else "wrote"
     print(f"{how} {output} and {gradebook} ({len(found)} submissions), feedback in {feedback}/")
     return rows
+
+
+def replace_file(path, data):
+    """Write data to path through a new file renamed over it: never into a link or half-written."""
+    partial = path.with_name(f".{path.name}.part")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(partial, path)
 
 
 def main(argv=None):
@@ -160,6 +237,12 @@ def main(argv=None):
         "--no-sandbox", action="store_true", help="run without bubblewrap: the student's code runs as you, see README"
     )
     options = parser.parse_args(argv)
+    for name in ("submissions", "output", "gradebook", "feedback", "master", "data_dir", "executed", "points"):
+        value = getattr(options, name)  # absolute paths: nothing depends on the working directory later
+        if value and (name != "points" or Path(value).is_file()):
+            setattr(options, name, os.path.abspath(value))
+    if options.hidden_tests != "none":
+        options.hidden_tests = os.path.abspath(options.hidden_tests)
     options.data_dir = options.data_dir or str(Path(options.master).resolve().parent / "data")
     options.memory = parse_bytes(options.memory)
     options.final_timeout = options.answer_timeout * 30 + 60
@@ -180,6 +263,9 @@ def main(argv=None):
                 f"grade.py: {problem}. The grader runs each submission in a bubblewrap sandbox; to grade without "
                 "one (the student's code then runs as you and can read your files), pass --no-sandbox."
             )
+    # told to stop (SIGTERM, as at a job's time limit): end as after Ctrl-C, the sandboxes, cgroups and scratch
+    # folders removed on the way out
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     grade(options.submissions, options, only=options.only)
 
 

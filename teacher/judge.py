@@ -3,15 +3,19 @@
 - `MasterChecks` holds the master notebook's helper cell and check cells (their source: the student's copy of a
   check is never used) and, per exercise, execs helper + check in a fresh namespace holding only `np`, to call
   its pure verdict_N(values, cases=None).
-- `load_values` reads the values file strictly: JSON with no NaN or Infinity literals, only the encodings of
-  teacher/collect.py (arrays with a numeric or bool dtype and a shape that matches their data, non-finite floats),
-  a size limit; anything else is "garbled", and the submission "did not run", with the reason.
+- `load_values` reads the values file as hostile input (`read_hostile`: no link followed, a regular file only, at
+  most MAX_BYTES; its nesting measured before it is parsed) and strictly: JSON with no NaN or Infinity literals,
+  only the encodings of teacher/collect.py (arrays with a numeric or bool dtype and a shape that matches their
+  data, non-finite floats); anything else is "garbled", and the submission "did not run", with the reason.
 - `judge` turns one exercise's public and hidden values into (status, detail).
 """
 
+import errno
 import json
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +23,8 @@ import student_edition as se
 
 MAX_BYTES = 64 * 2**20
 MAX_ELEMENTS = 10**7
+MAX_DEPTH = 50  # teacher/collect.py writes at most 40 levels
+STRINGS = re.compile(rb'"(?:[^"\\]++|\\.)*+"')  # possessive: no backtracking, linear time
 DTYPES = {"bool", "float16", "float32", "float64", "longdouble", "float128"}
 DTYPES |= {f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)}
 STATUSES = ("right", "wrong", "not attempted")
@@ -64,20 +70,71 @@ def strict(obj, depth=0):
     return {key: strict(value, depth + 1) for key, value in obj.items()}
 
 
+def read_hostile(path, limit, missing_ok=False):
+    """The bytes of the file at path, read as hostile input: opened without following a link (the last part of the
+    path; its folder is the grader's own), only a regular file (O_NONBLOCK: a FIFO cannot hang the open), at most
+    `limit` bytes (a file that grows while read is cut there, then refused). Garbled says why not."""
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if missing_ok:
+            return b""
+        raise Garbled("the grader's last cell wrote no values") from None
+    except OSError as e:
+        what = "a symbolic link" if e.errno == errno.ELOOP else f"a file that cannot be opened ({e.strerror})"
+        raise Garbled(f"{os.path.basename(path)} is {what}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Garbled(f"{os.path.basename(path)} is not a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(2**20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise Garbled(f"{os.path.basename(path)} is larger than {limit // 2**20} MB")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def nesting(text):
+    """The deepest nesting of [ and { in JSON text, outside its strings (measured before parsing, which recurses)."""
+    data = STRINGS.sub(b'""', text.encode("utf-8", errors="replace") if isinstance(text, str) else text)
+    codes = np.frombuffer(data, dtype=np.uint8)
+    deepest = depth = 0
+    for start in range(0, len(codes), 2**20):  # in chunks: a few MB of memory for a file of 64 MB
+        chunk = codes[start : start + 2**20]
+        steps = (chunk == ord("[")).view(np.int8) + (chunk == ord("{")).view(np.int8)
+        steps -= (chunk == ord("]")).view(np.int8) + (chunk == ord("}")).view(np.int8)
+        levels = depth + np.cumsum(steps, dtype=np.int64)
+        deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
+    return deepest
+
+
 def load_values(path):
     """{exercise number: {"defined": bool, "public": values, "hidden": values}} from the values file; or Garbled."""
-    if not path.exists():
-        raise Garbled("the grader's last cell wrote no values")
-    if path.stat().st_size > MAX_BYTES:
-        raise Garbled(f"the values file is larger than {MAX_BYTES // 2**20} MB")
+    return parse_values(read_hostile(path, MAX_BYTES))
+
+
+def parse_values(raw):
+    """The values file's bytes, parsed and checked strictly; or Garbled."""
+    if nesting(raw) > MAX_DEPTH:
+        raise Garbled(f"the values file is nested more than {MAX_DEPTH} levels deep")
 
     def no_constants(name):
         raise Garbled(f"{name} in the values file")
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constants)
+        data = json.loads(raw.decode("utf-8"), parse_constant=no_constants)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise Garbled(f"the values file is not valid JSON ({e})") from None
+        raise Garbled(f"the values file is not valid JSON ({str(e)[:200]})") from None
+    except (ValueError, RecursionError) as e:  # a number of more than 4,300 digits, say
+        raise Garbled(f"the values file cannot be parsed ({str(e)[:200]})") from None
     if not isinstance(data, dict) or not all(re.fullmatch(r"\d+", k) for k in data):
         raise Garbled("the values file is not a dict keyed by exercise numbers")
     values = {}

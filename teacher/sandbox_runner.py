@@ -1,19 +1,24 @@
 """Run one prepared submission, cell by cell, then the grader's own last cell: the process inside the sandbox.
 
-    python sandbox_runner.py NOTEBOOK CELL_TIMEOUT FINAL_TIMEOUT < final_cell.json
+    python sandbox_runner.py NOTEBOOK CELL_TIMEOUT FINAL_TIMEOUT < {"final": CELL, "values": PATH, "fds": [V, E]}
 
 teacher/grade.py starts it (inside bubblewrap, or directly with --no-sandbox) in the submission's scratch folder,
 which is its working directory and the kernel's. The grader's last cell comes on stdin, read before any of the
 student's code runs, so no cell of the student's can read it beforehand (it names the file the values go to). The
 process then makes itself non-dumpable: the kernel, a child running as the same user, cannot open its memory or
-its files in /proc. Each cell's result is one JSON line on stdout (a file of the grader's, outside the sandbox);
-the executed notebook is written to ./executed.ipynb. This file uses only nbformat and nbclient: it is copied into
-the sandbox alone, without the rest of teacher/.
+its files in /proc. Each cell's result is one JSON line on stdout (a file of the grader's, outside the sandbox).
+What the grader reads back goes through two file descriptors it opened outside the sandbox (fds V and E, which no
+child of this process inherits): the values file's bytes, read here as hostile input (the student's code can
+replace it: no link followed, a regular file only, bounded), and the executed notebook. This file uses only
+nbformat and nbclient: it is copied into the sandbox alone, without the rest of teacher/.
 """
 
 import ctypes
+import errno
 import json
+import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -34,6 +39,55 @@ def not_dumpable():
         ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: nothing to do
         pass
+
+
+MAX_VALUES = 64 * 2**20  # bytes of the values file passed on (teacher/judge.py refuses more anyway)
+MAX_EXECUTED = 64 * 2**20  # bytes of the executed notebook passed on
+
+
+def read_hostile(path, limit):
+    """(bytes, None) or (None, why not): the file at path, if it is a regular file, not a link (nor are its parent
+    folders), and at most `limit` bytes. O_NONBLOCK: a FIFO in its place cannot hang the read."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    folder = fd = None
+    try:
+        folder = os.open("/", flags | os.O_DIRECTORY)
+        parts = [p for p in path.split("/") if p]
+        for part in parts[:-1]:
+            inner = os.open(part, flags | os.O_DIRECTORY, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        fd = os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=folder)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, "it is not a regular file (a folder, a FIFO or a device took its place)"
+        if info.st_size > limit:
+            return None, f"it is larger than {limit // 2**20} MB"
+        data = os.read(fd, limit + 1)
+        while len(data) <= limit:
+            more = os.read(fd, limit + 1 - len(data))
+            if not more:
+                break
+            data += more
+        if len(data) > limit:
+            return None, f"it is larger than {limit // 2**20} MB"
+        return data, None
+    except FileNotFoundError:
+        return None, "the grader's last cell wrote no values"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None, "a symbolic link took its place"
+        return None, f"it could not be read ({e.strerror})"
+    finally:
+        for open_fd in (fd, folder):
+            if open_fd is not None:
+                os.close(open_fd)
+
+
+def hand_back(fd, data):
+    """Write data to the grader's file descriptor and close it."""
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
 
 
 SKIPPED = re.compile(r"^Skipped: this cell needs your (.+?), which is not right yet\.", re.M)
@@ -62,9 +116,12 @@ def peak(provisioner):
 
 
 def main(notebook, cell_timeout, final_timeout):
-    final = json.loads(sys.stdin.read())["final"]
+    given = json.loads(sys.stdin.read())
     sys.stdin.close()
     not_dumpable()
+    final, values_fd, executed_fd = given["final"], *given["fds"]
+    for fd in (values_fd, executed_fd):  # never inherited by the kernel
+        os.set_inheritable(fd, False)
     nb = nbformat.read(notebook, as_version=4)
     client = NotebookClient(
         nb,
@@ -102,11 +159,18 @@ def main(notebook, cell_timeout, final_timeout):
                 record(event="died", cell=len(nb.cells) - 1)
                 return
             record(event="final", **outcome(cell, time.monotonic() - start, final_timeout), peak=peak(provisioner))
+        data, why = read_hostile(given["values"], MAX_VALUES)
+        if why:
+            record(event="values", problem=why)
+        else:
+            hand_back(values_fd, data)
+            record(event="values", bytes=len(data))
     except Exception as e:  # the kernel did not start, or nbclient failed
-        record(event="failed", reason=f"{type(e).__name__}: {e}")
+        record(event="failed", reason=f"{type(e).__name__}: {e}"[:300])
     finally:
-        nbformat.write(nb, "executed.ipynb")
-        record(event="finished")
+        text = nbformat.writes(nb).encode()
+        hand_back(executed_fd, text if len(text) <= MAX_EXECUTED else b"")
+        record(event="finished", executed=len(text))
 
 
 if __name__ == "__main__":
