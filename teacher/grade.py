@@ -108,7 +108,7 @@ def grade(submissions, options, only=None):
                 flush=True,
             )
     scratch = Path(tempfile.mkdtemp(prefix="grading-")).resolve()
-    seconds, results, lock = {}, {}, threading.Lock()
+    seconds, results, lock, stopping = {}, {}, threading.Lock(), threading.Event()
     update = single or bool(only)
     book_columns = ["student", "id", *[f"exercise {n}" for n in exercises], "total", "max", "note"]
 
@@ -158,19 +158,23 @@ def grade(submissions, options, only=None):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         with lock:
+            if stopping.is_set():  # the grader was stopped while this student ran: no verdict
+                return
+            try:
+                text = feedback_text(sub, *result, points, exercises)
+                feedback.mkdir(parents=True, exist_ok=True)
+                replace_file(feedback / f"{safe_name(sub.student)}.md", text.encode("utf-8"))
+            except Exception as e:  # noqa: BLE001
+                print(f"writing the feedback of {sub.student} failed: {e}", file=sys.stderr, flush=True)
+                result = failed(sub, f"the grader could not write this student's feedback file: {e}")
             results[index] = result
             try:
-                write_outputs(sub, result)
-            except Exception as e:  # noqa: BLE001
-                print(f"writing the files of {sub.student} failed: {type(e).__name__}: {e}", file=sys.stderr)
-                results[index] = failed(sub, f"the grader could not write this student's files: {e}")
+                write_tables()
+            except Exception as e:  # noqa: BLE001 (a full disk, say: tried again after the next student)
+                print(f"writing {output} or {gradebook} failed: {e}", file=sys.stderr, flush=True)
 
-    def write_outputs(sub, result):
-        """This student's feedback file, and grades.csv and gradebook.csv with every student graded so far."""
-        mine, total = result
-        feedback.mkdir(parents=True, exist_ok=True)
-        text = feedback_text(sub, mine, total, points, exercises)
-        replace_file(feedback / f"{safe_name(sub.student)}.md", text.encode("utf-8"))
+    def write_tables():
+        """grades.csv and gradebook.csv with every student graded so far (and, updating, the others as they were)."""
         done = [(found[i], results[i]) for i in sorted(results)]
         rows = [row for _, (mine, total) in done for row in mine + ([total] if total else [])]
         book = [
@@ -184,19 +188,19 @@ def grade(submissions, options, only=None):
             write_csv(partial, columns, merged)
             os.replace(partial, path)  # a crash never leaves half a file
 
+    pool = ThreadPoolExecutor(max_workers=options.jobs)
     try:
-        with ThreadPoolExecutor(max_workers=options.jobs) as pool:
-            for future in [pool.submit(graded, index, sub) for index, sub in enumerate(found)]:
-                future.result()
-    finally:
+        for future in [pool.submit(graded, index, sub) for index, sub in enumerate(found)]:
+            future.result()
+    finally:  # also when told to stop: the running sandboxes killed first, their students left ungraded
+        stopping.set()
         stop_all()
+        pool.shutdown(wait=True, cancel_futures=True)
         if limits:
             limits.close()
         shutil.rmtree(scratch, ignore_errors=True)
+    write_tables()  # once more: the last write may have failed, and a class of none writes the headers
     rows = [row for i in sorted(results) for row in results[i][0] + ([results[i][1]] if results[i][1] else [])]
-    if not found:
-        for path, columns in [(output, GRADES_COLUMNS), (gradebook, book_columns)]:
-            write_csv(path, columns, merge_rows(path, columns, [], set(), update))
     print(summary(rows, exercises, seconds, sum(points.values())))
     how = "updated" if update else "wrote"
     print(f"{how} {output} and {gradebook} ({len(found)} submissions), feedback in {feedback}/")
