@@ -185,8 +185,11 @@ def grade(submissions, options, only=None):
         for path, columns, new in [(output, GRADES_COLUMNS, rows), (gradebook, book_columns, book)]:
             merged = merge_rows(path, columns, new, students, update)
             partial = path.with_name(f".{path.name}.part")
-            write_csv(partial, columns, merged)
-            os.replace(partial, path)  # a crash never leaves half a file
+            try:
+                write_csv(partial, columns, merged)
+                os.replace(partial, path)  # a crash never leaves half a file
+            finally:
+                partial.unlink(missing_ok=True)
 
     pool = ThreadPoolExecutor(max_workers=options.jobs)
     try:
@@ -212,9 +215,12 @@ def replace_file(path, data):
     partial = path.with_name(f".{path.name}.part")
     partial.unlink(missing_ok=True)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(partial, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)  # left only if the rename failed
 
 
 def main(argv=None):
