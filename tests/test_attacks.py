@@ -73,7 +73,7 @@ MACHINE_ATTACKS = {
     "executed_folder": "import os\n\nos.symlink('/grader', 'executed.ipynb')",
     "executed_teacher_file": "import os\n\nos.symlink(HIDDEN, 'executed.ipynb')",
     "outlives_writing": "import subprocess\n\n"
-    "subprocess.Popen(['sh', '-c', 'MARKER=MARK; while :; do echo x >> ~/keep; sleep 0.01; done'], "
+    "subprocess.Popen(['sh', '-c', ': MARK; while :; do echo x >> ~/keep; sleep 0.01; done'], "
     "start_new_session=True)",
     "memory_hogs": "import subprocess, sys\n\nhogs = [subprocess.Popen([sys.executable, '-c', "
     "'import numpy as np, time; a = np.ones(110_000_000); a += 1; time.sleep(10)  # MARK']) for _ in range(6)]\n"
