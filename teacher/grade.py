@@ -14,11 +14,13 @@ Gradescope exports have them). For each submission:
    written into the scratch folder, the data read from the data folder). The student's functions carry the run,
    as in the student edition.
 2. Run it in a sandbox (teacher/sandbox.py: bubblewrap, no network, no view of your files, a cleared
-   environment, a memory limit) with nbclient (teacher/sandbox_runner.py): errors allowed, a time limit per cell
+   environment, a read-only file system but for sized folders in memory, a cgroup's limits on the submission's
+   memory, processes and CPU) with nbclient (teacher/sandbox_runner.py): errors allowed, a time limit per cell
    (the kernel is interrupted) and per notebook (the sandbox is killed). Then one last cell of the grader's own
    (teacher/collect.py) collects, for each exercise, the values of the learner's final answer (the last
    definition, as after Run all) on the public cases and on hidden ones (teacher/hidden_tests.py), as data.
-3. Judge outside the kernel (teacher/judge.py): the master's verdict_N on those values. Nothing the kernel prints
+3. Judge outside the kernel (teacher/judge.py), in a process of its own: the values read back as hostile input
+   (no link followed, bounded in size and nesting, under a time limit), then the master's verdict_N on them. Nothing the kernel prints
    decides a grade. A file that is not a notebook of this lesson is "not gradable", with why.
 
 Where each step lives: teacher/intake.py (which file is whose), teacher/prepare.py (step 1), teacher/execute.py and
@@ -102,8 +104,8 @@ def grade(submissions, options, only=None):
             print(f"limits: {limits.describe()}; {disk}", file=sys.stderr, flush=True)
         else:
             print(
-                f"note: cgroups are not writable here ({why}): the limits are per process (address space, "
-                f"{sandbox.PROCESSES} processes), not per submission; {disk}",
+                f"note: cgroups are not writable here ({why}): the limits are per process (address space; "
+                f"{sandbox.FALLBACK_PROCESSES} processes of your user), not per submission; {disk}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -85,8 +85,7 @@ def read_hostile(path, limit, missing_ok=False):
         what = "a symbolic link" if e.errno == errno.ELOOP else f"a file that cannot be opened ({e.strerror})"
         raise Garbled(f"{os.path.basename(path)} is {what}") from None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise Garbled(f"{os.path.basename(path)} is not a regular file")
         chunks, size = [], 0
         while size <= limit:
@@ -98,6 +97,8 @@ def read_hostile(path, limit, missing_ok=False):
         if size > limit:
             raise Garbled(f"{os.path.basename(path)} is larger than {limit // 2**20} MB")
         return b"".join(chunks)
+    except OSError as e:
+        raise Garbled(f"{os.path.basename(path)} cannot be read ({e.strerror})") from None
     finally:
         os.close(fd)
 

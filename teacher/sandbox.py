@@ -39,6 +39,9 @@ HOME_SIZE = 512 * 2**20  # bytes of the home folder (in memory)
 TMP_SIZE = 256 * 2**20  # bytes of /tmp (in memory)
 SHM_SIZE = 64 * 2**20  # bytes of /dev/shm (in memory)
 PROCESSES = 256  # processes and threads of one submission (a kernel with BLAS and ZMQ threads uses about 30)
+# without a cgroup, RLIMIT_NPROC: the kernel counts it against all the processes of the user the sandbox maps to
+# (you), so it is set high enough for a desktop session's own; root is not limited by it at all
+FALLBACK_PROCESSES = 4096
 SYSTEM = ["/usr", "/etc/fonts", "/etc/ssl", "/etc/alternatives"]  # read-only, when they exist
 LINKS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64"]  # symlinks into /usr on current distributions
 # the interpreter as an absolute path: `../venv/bin/python teacher/grade.py` gives a relative sys.executable, which
@@ -84,7 +87,7 @@ def prlimits(memory, cgroup=None):
     options = [f"--as={memory}"] if memory else []
     options += ["--core=0", f"--fsize={HOME_SIZE}"]
     if cgroup is None:
-        options.append(f"--nproc={PROCESSES}")
+        options.append(f"--nproc={FALLBACK_PROCESSES}")
     return options
 
 
@@ -322,8 +325,13 @@ def remove(folder, seconds=10):
 
 
 def remove_stale(base):
-    """The cgroups an earlier grader left (it was killed before it could remove them): removed."""
+    """The cgroups an earlier grader left (killed before it could remove them; its sandboxes died with it: bwrap's
+    --die-with-parent): removed if empty. Never one of a grader still running, nor one holding a process."""
     for folder in base.glob("grader-*"):
         pid = folder.name.removeprefix("grader-")
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            remove(folder)
+            for empty in sorted((p for p in folder.glob("**/") if p.is_dir()), key=lambda p: -len(p.parts)):
+                try:
+                    empty.rmdir()
+                except OSError:  # not empty: left alone
+                    pass

@@ -309,7 +309,7 @@ def test_without_writable_cgroups_the_limits_fall_back_to_per_process_ones(monke
     limits, why = sandbox.Cgroups.open(2**30)
     assert limits is None and "no cgroup hierarchy with the memory controller" in why
     command = sandbox.command(tmp_path, tmp_path, 2**30, [])
-    assert f"--nproc={sandbox.PROCESSES}" in command and f"--as={2**30}" in command
+    assert f"--nproc={sandbox.FALLBACK_PROCESSES}" in command and f"--as={2**30}" in command
     assert command[command.index("--remount-ro", command.index("--chdir")) + 1] == "/"  # the root read-only
     assert os.path.isabs(sandbox.PYTHON)
 
