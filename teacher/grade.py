@@ -20,8 +20,8 @@ Gradescope exports have them). For each submission:
    (teacher/collect.py) collects, for each exercise, the values of the learner's final answer (the last
    definition, as after Run all) on the public cases and on hidden ones (teacher/hidden_tests.py), as data.
 3. Judge outside the kernel (teacher/judge.py), in a process of its own: the values read back as hostile input
-   (no link followed, bounded in size and nesting, under a time limit), then the master's verdict_N on them. Nothing the kernel prints
-   decides a grade. A file that is not a notebook of this lesson is "not gradable", with why.
+   (no link followed, bounded in size and nesting, under a time limit), then the master's verdict_N on them.
+   Nothing the kernel prints decides a grade. A file that is not a notebook of this lesson is "not gradable", with why.
 
 Where each step lives: teacher/intake.py (which file is whose), teacher/prepare.py (step 1), teacher/execute.py and
 teacher/sandbox.py (step 2), teacher/judge.py (step 3), teacher/reports.py (the files written).
