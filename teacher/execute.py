@@ -238,6 +238,8 @@ def in_child(function, args, seconds=JUDGE_SECONDS, memory=JUDGE_MEMORY):
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")
+    # imported once, in the server the judging processes fork from: each then starts in milliseconds
+    context.set_forkserver_preload(["execute", "reports", "judge", "numpy"])
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=serve, args=(send, function, args, memory), daemon=True)
     process.start()
