@@ -71,18 +71,25 @@ def strict(obj, depth=0):
 
 
 def read_hostile(path, limit, missing_ok=False):
-    """The bytes of the file at path, read as hostile input: opened without following a link (the last part of the
-    path; its folder is the grader's own), only a regular file (O_NONBLOCK: a FIFO cannot hang the open), at most
-    `limit` bytes (a file that grows while read is cut there, then refused). Garbled says why not."""
+    """The bytes of the file at path, read as hostile input: opened without following a link (neither the file nor
+    its folder: openat from the folder, itself opened with O_NOFOLLOW), only a regular file (O_NONBLOCK: a FIFO
+    cannot hang the open), at most `limit` bytes (a file that grows while read is cut there, then refused).
+    Garbled says why not."""
     path = os.fspath(path)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        folder = os.open(os.path.dirname(path) or ".", flags | os.O_DIRECTORY)
+        try:
+            fd = os.open(os.path.basename(path), flags | os.O_NONBLOCK, dir_fd=folder)
+        finally:
+            os.close(folder)
     except FileNotFoundError:
         if missing_ok:
             return b""
         raise Garbled("the grader's last cell wrote no values") from None
     except OSError as e:
-        what = "a symbolic link" if e.errno == errno.ELOOP else f"a file that cannot be opened ({e.strerror})"
+        linked = e.errno in (errno.ELOOP, errno.ENOTDIR)  # the file, or its folder (O_DIRECTORY|O_NOFOLLOW)
+        what = "a symbolic link" if linked else f"a file that cannot be opened ({e.strerror})"
         raise Garbled(f"{os.path.basename(path)} is {what}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -289,6 +289,8 @@ def test_what_comes_back_is_read_as_hostile_input(tmp_path):
         f.truncate(2**30)  # sparse
     (tmp_path / "deep").write_text("[" * 100_000 + "]" * 100_000)
     (tmp_path / "digits").write_text('{"1": {"public": ' + "9" * 5000 + "}}")
+    (tmp_path / "folder" / "values.json").write_text("{}")
+    os.symlink(tmp_path / "folder", tmp_path / "linked")  # a link in the path's folder
     for name, why in [
         ("folder", "not a regular file"),
         ("fifo", "not a regular file"),  # opened without blocking: no writer needed
@@ -298,6 +300,7 @@ def test_what_comes_back_is_read_as_hostile_input(tmp_path):
         ("deep", "nested more than 50 levels deep"),
         ("digits", "cannot be parsed"),
         ("missing", "wrote no values"),
+        ("linked/values.json", "a symbolic link"),
     ]:
         with pytest.raises(judge.Garbled, match=why):
             judge.load_values(tmp_path / name)
