@@ -140,7 +140,14 @@ def grade(submissions, options, only=None):
             if data:
                 Path(options.executed).mkdir(parents=True, exist_ok=True)
                 replace_file(Path(options.executed) / f"{safe_name(sub.student)}.ipynb", data)
-        peak = f" (memory peak {run.peak_memory / 2**20:.0f} MB)" if run.peak_memory else ""
+        final = next((e for e in run.events if e["event"] == "final"), {})
+        peak = (
+            f" (memory peak {run.peak_memory / 2**20:.0f} MB)"  # the whole submission's, from its cgroup
+            if run.peak_memory
+            else f" (the kernel's address space peaked at {final['peak']} MB)"
+            if isinstance(final.get("peak"), int)
+            else ""
+        )
         print(f"graded {sub.student} in {run.seconds:.1f} s{peak}", file=sys.stderr, flush=True)
         return rows, total_row(sub, rows, notes_of(prepared, run, options), points)
 
