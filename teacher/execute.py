@@ -188,7 +188,8 @@ def why_no_values(prepared, run, options):
     if final and final.get("error"):
         if final.get("timed_out"):
             return f"the grader's last cell ran over its {options.final_timeout:g} s limit"
-        return f"the grader's last cell failed: {str(final['error'])[:300]}"
+        full = " (the submission filled its home folder)" if "No space left on device" in str(final["error"]) else ""
+        return f"the grader's last cell failed: {str(final['error'])[:300]}{full}"
     if run.garbled:
         return f"the values the grader's last cell wrote could not be read: {run.garbled}"
     if not run.events:
