@@ -67,8 +67,9 @@ def create(path):
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
 
 
-def run_submission(prepared, folder, final, token, options, cgroup=None):
+def run_submission(prepared, folder, final, values_path, options, cgroup=None):
     """Run one prepared submission (sandboxed unless --no-sandbox, in `cgroup` if given) in `folder`; return a Run.
+    `values_path` is where the grader's last cell writes the values (as the sandbox sees it).
 
     The values are not parsed here: `load_run_values` does that, in a process of its own.
     """
@@ -80,11 +81,10 @@ def run_submission(prepared, folder, final, token, options, cgroup=None):
     if options.no_sandbox:
         home.mkdir()
         cmd, env, limit = sandbox.unsandboxed(home, inputs, options.memory, args, options.threads)
-        cwd, values_path = home, f"{home}/.grader-{token}.json"
+        cwd = home
     else:
         cmd = sandbox.command(inputs, options.data_dir, options.memory, args, options.threads, cgroup)
-        env, limit = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, None
-        cwd, values_path = folder, f"{sandbox.HOME}/.grader-{token}.json"
+        env, limit, cwd = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, None, folder
     fds = [create(folder / name) for name in ("progress.jsonl", "runner.log", "values.json", "executed.ipynb")]
     start = time.monotonic()
     try:

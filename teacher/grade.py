@@ -125,10 +125,11 @@ def grade(submissions, options, only=None):
         folder = scratch / f"{index:03d}-{safe_name(sub.student)}"
         home = str(folder / "home") if options.no_sandbox else sandbox.HOME
         hidden = hidden_for(sub.student, checks, hidden_tests, options.seed)
-        final = final_cell(checks, hidden, f"{home}/.grader-{token}.json", options.answer_timeout)
+        values_path = f"{home}/.grader-{token}.json"
+        final = final_cell(checks, hidden, values_path, options.answer_timeout)
         cgroup = limits.create(f"{index:03d}") if limits else None
         try:
-            run = run_submission(prepared, folder, final, token, options, cgroup)
+            run = run_submission(prepared, folder, final, values_path, options, cgroup)
         finally:
             if cgroup:
                 cgroup.close()  # every process still in it is killed
