@@ -320,6 +320,20 @@ def test_without_writable_cgroups_the_limits_fall_back_to_per_process_ones(monke
     assert os.path.isabs(sandbox.PYTHON)
 
 
+def test_a_kernel_killed_for_memory_is_said_in_words():
+    import execute
+    import nbformat as nbf
+    from prepare import Prepared
+
+    nb = nbf.v4.new_notebook(cells=[nbf.v4.new_code_cell("hog = bytearray(2**32)")])
+    options = type("Options", (), {"memory": 1500 * 2**20, "notebook_timeout": 90, "final_timeout": 660})
+    run = execute.Run([{"event": "start", "cell": 0}, {"event": "died", "cell": 0}], 3.0, None, None)
+    run.out_of_memory = True
+    why = execute.why_no_values(Prepared(nb), run, options)
+    expected = "out of memory in the cell starting 'hog = bytearray(2**32)': the submission's processes used more"
+    assert why == f"{expected} than the 1.46 GB limit in all", why
+
+
 # ---------------------------------------------------------------------------------------------- stopping, paths
 
 
