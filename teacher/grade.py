@@ -2,7 +2,8 @@
 
     python teacher/grade.py SUBMISSIONS [-o grades.csv] [--points 1] [--only STUDENT] [--jobs N]
                             [--cell-timeout S] [--notebook-timeout S] [--memory BYTES] [--executed DIR]
-                            [--master NOTEBOOK] [--hidden-tests FILE] [--seed N] [--data-dir DIR] [--no-sandbox]
+                            [--master NOTEBOOK] [--hidden-tests FILE] [--secret FILE] [--data-dir DIR] [--no-sandbox]
+    python teacher/grade.py --make-secret [--secret FILE]
 
 SUBMISSIONS is one notebook, or a folder holding one file per student or one folder per student (as LMS and
 Gradescope exports have them). For each submission:
@@ -19,7 +20,12 @@ Gradescope exports have them). For each submission:
    (teacher/collect.py) collects, for each exercise, the values of the learner's final answer (the last
    definition, as after Run all) on the public cases and on hidden ones (teacher/hidden_tests.py), as data.
 3. Judge outside the kernel (teacher/judge.py): the master's verdict_N on those values. Nothing the kernel prints
-   decides a grade. A file that is not a notebook of this lesson is "not gradable", with why.
+   decides a grade. A file that is not a notebook of this lesson is "not gradable", with why. On the hidden cases
+   the student's rows name the kinds of case that fail, never a case; teacher-notes.csv says more, for the teacher.
+
+The hidden inputs are drawn from the teacher's secret (teacher/hidden_key.py; made on first use, or with
+--make-secret): a student cannot compute them from the public repository. A public seed (--seed) with the
+repository's own hidden tests is refused unless --public-hidden-tests-ok says so.
 
 Where each step lives: teacher/intake.py (which file is whose), teacher/prepare.py (step 1), teacher/execute.py and
 teacher/sandbox.py (step 2), teacher/judge.py (step 3), teacher/reports.py (the files written).
@@ -39,14 +45,17 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import hidden_key  # noqa: E402
 import judge  # noqa: E402
 import sandbox  # noqa: E402
 import student_edition as se  # noqa: E402
 from execute import run_submission  # noqa: E402
+from hidden_key import HiddenKey, SecretError, is_public_hidden_tests, make_secret, secret_key  # noqa: E402
 from intake import NotGradable, find_submissions, student_of  # noqa: E402, F401 (student_of: the tests use it)
 from prepare import SCRATCH_PATHS, SMALL_SETTINGS, final_cell, hidden_for, load_hidden_tests, prepare  # noqa: E402
 from reports import (  # noqa: E402
     GRADES_COLUMNS,
+    NOTES_COLUMNS,
     feedback_text,
     gradebook_row,
     merge_rows,
@@ -55,7 +64,7 @@ from reports import (  # noqa: E402
     safe_name,
     summary,
     total_row,
-    verdict_rows,
+    verdict_rows_and_notes,
     write_csv,
 )
 
@@ -73,7 +82,8 @@ def grade(submissions, options, only=None):
     output = Path(options.output)
     gradebook = Path(options.gradebook) if options.gradebook else output.with_name("gradebook.csv")
     feedback = Path(options.feedback) if options.feedback else output.with_name("feedback")
-    ours = [p.resolve() for p in (output, gradebook, feedback, Path(options.executed or feedback))]
+    teacher_notes = Path(options.notes) if options.notes else output.with_name("teacher-notes.csv")
+    ours = [p.resolve() for p in (output, gradebook, feedback, teacher_notes, Path(options.executed or feedback))]
     found = [  # the grader's own outputs, when written into the submissions folder, are no submission
         s for s in found if not (s.path and any(s.path.resolve() == p or p in s.path.resolve().parents for p in ours))
     ]
@@ -95,32 +105,33 @@ def grade(submissions, options, only=None):
                 raise NotGradable(sub.problem)
             prepared = prepare(sub.path, edition, settings)
         except NotGradable as e:
-            return [[sub.student, sub.id, "all", "", "not gradable", 0, str(e)]], None
+            return [[sub.student, sub.id, "all", "", "not gradable", 0, str(e)]], None, []
         token = secrets.token_hex(16)
         home = str(scratch / f"{index:03d}-{safe_name(sub.student)}" / "home") if options.no_sandbox else sandbox.HOME
-        hidden = hidden_for(sub.student, checks, hidden_tests, options.seed)
-        final = final_cell(checks, hidden, f"{home}/.grader-{token}.json", options.answer_timeout)
+        hidden = hidden_for(sub.student, checks, hidden_tests, options.hidden_key)
+        final = final_cell(checks, hidden, f"{home}/.grader-{token}.json", options.answer_timeout, edition)
         folder = scratch / f"{index:03d}-{safe_name(sub.student)}"
         run = run_submission(prepared, folder, final, token, options)
         seconds[sub.student] = run.seconds
         if options.executed and (folder / "home" / "executed.ipynb").exists():
             Path(options.executed).mkdir(parents=True, exist_ok=True)
             shutil.copy(folder / "home" / "executed.ipynb", Path(options.executed) / f"{safe_name(sub.student)}.ipynb")
-        rows = verdict_rows(sub, exercises, checks, prepared, run, hidden, points, options)
+        rows, notes = verdict_rows_and_notes(sub, exercises, checks, prepared, run, hidden, points, options)
         final = next((e for e in run.events if e["event"] == "final"), {})
         peak = f" (the kernel's address space peaked at {final['peak']} MB)" if final.get("peak") else ""
         print(f"graded {sub.student} in {run.seconds:.1f} s{peak}", file=sys.stderr, flush=True)
-        return rows, total_row(sub, rows, notes_of(prepared, run, options), points)
+        return rows, total_row(sub, rows, notes_of(prepared, run, options), points), notes
 
     try:
         with ThreadPoolExecutor(max_workers=options.jobs) as pool:
             results = list(pool.map(one, enumerate(found)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    rows, book = [], []
+    rows, book, notes = [], [], []
     feedback.mkdir(parents=True, exist_ok=True)
-    for sub, (mine, total) in zip(found, results):
+    for sub, (mine, total, noted) in zip(found, results):
         rows += mine + ([total] if total else [])
+        notes += noted
         note = mine[0][6] if total is None else ""
         book.append(gradebook_row(sub, mine, exercises, points, f"not gradable: {note}" if note else ""))
         text = feedback_text(sub, mine, total, points, exercises)
@@ -130,25 +141,46 @@ def grade(submissions, options, only=None):
     write_csv(output, GRADES_COLUMNS, merge_rows(output, GRADES_COLUMNS, rows, students, update))
     book_columns = ["student", "id", *[f"exercise {n}" for n in exercises], "total", "max", "note"]
     write_csv(gradebook, book_columns, merge_rows(gradebook, book_columns, book, students, update))
+    write_csv(teacher_notes, NOTES_COLUMNS, merge_rows(teacher_notes, NOTES_COLUMNS, notes, students, update))
     print(summary(rows, exercises, seconds, sum(points.values())))
     how = "updated" if update else "wrote"
     print(f"{how} {output} and {gradebook} ({len(found)} submissions), feedback in {feedback}/")
+    print(f"{how} {teacher_notes}: for you, not the students (it may quote hidden cases and what their code said)")
     return rows
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("submissions", help="a notebook, or a folder of submissions (a file or a folder each)")
+    parser.add_argument(
+        "submissions", nargs="?", help="a notebook, or a folder of submissions (a file or a folder each)"
+    )
     parser.add_argument("-o", "--output", default="grades.csv", help="per-exercise CSV (default: %(default)s)")
     parser.add_argument("--gradebook", help="one row per student (default: gradebook.csv next to --output)")
     parser.add_argument("--feedback", help="folder of feedback files (default: feedback/ next to --output)")
+    parser.add_argument("--notes", help="the teacher's notes (default: teacher-notes.csv next to --output)")
     parser.add_argument("--points", help='points per exercise: "1" each (default), "2=3,9=2", or a file of N=points')
     parser.add_argument("--only", action="append", help="grade only this student (repeatable): updates the CSVs")
     parser.add_argument("--master", default=str(se.MASTER), help="the master notebook (default: %(default)s)")
     parser.add_argument(
         "--hidden-tests", default=str(HERE / "hidden_tests.py"), help='hidden tests ("none": public cases only)'
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the hidden cases (default: %(default)s)")
+    parser.add_argument(
+        "--secret",
+        help="the teacher's secret that draws the hidden cases (default: "
+        f"{hidden_key.default_secret_path()}, made there on first use)",
+    )
+    parser.add_argument("--make-secret", action="store_true", help="make the secret file (--secret, or the default)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="draw the hidden cases from this public seed instead of the secret: anyone with the hidden tests' file "
+        "can compute them (with the repository's own file: refused without --public-hidden-tests-ok)",
+    )
+    parser.add_argument(
+        "--public-hidden-tests-ok",
+        action="store_true",
+        help="grade with hidden cases anyone can compute from this repository (practice runs only)",
+    )
     parser.add_argument("--cell-timeout", type=float, default=120, help="seconds per cell (default: %(default)s)")
     parser.add_argument("--notebook-timeout", type=float, default=600, help="seconds per notebook (default: 600)")
     parser.add_argument("--answer-timeout", type=float, default=20, help="seconds per exercise's values (default: 20)")
@@ -160,6 +192,16 @@ def main(argv=None):
         "--no-sandbox", action="store_true", help="run without bubblewrap: the student's code runs as you, see README"
     )
     options = parser.parse_args(argv)
+    if options.make_secret:
+        try:
+            path = make_secret(options.secret or hidden_key.default_secret_path())
+        except SecretError as e:
+            raise SystemExit(f"grade.py: {e}") from None
+        print(f"made {path}: keep it with your course files, out of any repository and handout")
+        return 0
+    if options.submissions is None:
+        parser.error("give the submissions (a notebook or a folder), or --make-secret")
+    options.hidden_key = choose_hidden_key(options)
     options.data_dir = options.data_dir or str(Path(options.master).resolve().parent / "data")
     options.memory = parse_bytes(options.memory)
     options.final_timeout = options.answer_timeout * 30 + 60
@@ -181,6 +223,46 @@ def main(argv=None):
                 "one (the student's code then runs as you and can read your files), pass --no-sandbox."
             )
     grade(options.submissions, options, only=options.only)
+
+
+PUBLIC_REFUSED = (
+    "grade.py: refused: --seed draws the hidden cases from a public seed, and {tests} is the repository's own "
+    "hidden tests' file: anyone can run it for their own name, precompute their hidden cases and hand in lookup "
+    "tables that are right on them (tests/test_grading_secrets.py shows one). Leave --seed out (the hidden cases then "
+    "come from your secret, {secret}), or use a changed copy of the hidden tests kept out of reach "
+    "(--hidden-tests FILE), or, for a practice run only, add --public-hidden-tests-ok."
+)
+
+
+def choose_hidden_key(options):
+    """The HiddenKey of this run: the teacher's secret, or (--seed) a public seed, refused with the repository's own
+    hidden tests unless --public-hidden-tests-ok; says on stderr which it is."""
+
+    def say(text):
+        print(text, file=sys.stderr, flush=True)
+
+    if options.hidden_tests == "none":
+        return HiddenKey(seed=0, where="no hidden tests")
+    if options.seed is None:
+        try:
+            key = secret_key(options.secret, make=options.secret is None, say=say)
+        except SecretError as e:
+            raise SystemExit(f"grade.py: {e}") from None
+        say(f"hidden cases: drawn with {key.describe()} (a re-grade with the same secret draws the same cases)")
+        return key
+    key = HiddenKey(seed=options.seed)
+    if is_public_hidden_tests(options.hidden_tests):
+        if not options.public_hidden_tests_ok:
+            secret = options.secret or hidden_key.default_secret_path()
+            raise SystemExit(PUBLIC_REFUSED.format(tests=options.hidden_tests, secret=secret))
+        say(
+            "WARNING: --public-hidden-tests-ok: the hidden cases come from the repository's public "
+            f"{options.hidden_tests} and the public seed {options.seed}: any student can compute theirs and hand in "
+            "lookup tables that are right on them. Not for marks."
+        )
+    else:
+        say(f"hidden cases: drawn with {key.describe()}; they are as secret as {options.hidden_tests}")
+    return key
 
 
 def parse_bytes(text):

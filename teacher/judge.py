@@ -207,7 +207,7 @@ def judge_with_notes(checks, n, entry, hidden):
         return "wrong", f"right on the notebook's cases, but on the grader's hidden cases {words}", note
     hidden_status, hidden_reason = checks.verdict(n, values, hidden)
     if hidden_status == "right":
-        return "right", f"{reason} (and right on {len(hidden)} hidden cases)", ""
+        return "right", f"{reason} (and right on {len(hidden)} hidden case{'s' * (len(hidden) != 1)})", ""
     kinds = failing_kinds(checks, n, values, hidden)
     which = f"this kind: {kinds[0]}" if len(kinds) == 1 else "these kinds: " + "; ".join(kinds)
     detail = f"right on the notebook's cases, but wrong on the grader's hidden cases of {which}"

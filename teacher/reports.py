@@ -60,7 +60,14 @@ def verdict_rows_and_notes(sub, exercises, checks, prepared, run, hidden, points
         rows.append([sub.student, sub.id, n, ex.title, status, points[n] if status == "right" else 0, detail])
     for n, (name, cells) in getattr(prepared, "redefinitions", {}).items():
         notes.append([sub.student, sub.id, n, redefinition_words(name, n, cells)])
-    return rows, notes
+    return rows, [[*row[:3], sheet_safe(row[3])] for row in notes]
+
+
+def sheet_safe(text, limit=1000):
+    """A note as a spreadsheet shows it and no more: cut at `limit` characters, and a leading =, +, - or @ (a
+    formula to a spreadsheet; the text may be the student's) quoted with an apostrophe."""
+    text = str(text)[:limit]
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def redefinition_words(name, n, cells):
