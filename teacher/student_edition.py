@@ -2,6 +2,7 @@
 
     python teacher/student_edition.py [neural_network_from_scratch.ipynb] [-o student.ipynb]
         [--badge-url https://github.com/you/course/blob/main/student.ipynb] [--colab-url URL] [--kaggle-url URL]
+        [--practice]
 
 From the master notebook (the one in the repository, with the solutions):
 
@@ -22,7 +23,10 @@ From the master notebook (the one in the repository, with the solutions):
   (`edition_words`);
 - the printout a value exercise is worked from (the worked example's, for the gradient by hand), made by a cell
   the edition skips until earlier exercises are right, is carried as a labelled static copy after that cell;
-- a folded one-line cell after the intro makes a run from the top start unblocked.
+- a folded one-line cell after the intro makes a run from the top start unblocked;
+- by default it is the graded edition: the checks of the exercises that ask for a value confirm the answer's form
+  only and hold no fingerprint of it (teacher/graded_edition.py); `--practice` keeps the master's checks, with
+  their instant verdicts (a loop can find those answers: not for marks). The intro says which edition it is.
 
 The exercise conventions it relies on are in `find_exercises`; the tests are in tests/test_teacher.py.
 """
