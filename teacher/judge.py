@@ -191,11 +191,12 @@ def judge_with_notes(checks, n, entry, hidden):
     status, reason = checks.verdict(n, public)
     if status == "not attempted" and not reason:
         name = checks.checks[n].answer_name
-        reason = (
-            f"{name} still returns None (or raises NotImplementedError): write your code, ending in a return"
-            if entry.get("defined")
-            else f"the notebook defines no {name} (its cell is missing, or never ran)"
-        )
+        if not entry.get("defined"):
+            reason = f"the notebook defines no {name} (its cell is missing, or never ran)"
+        elif name.startswith("my_"):  # a function the learner writes
+            reason = f"{name} still returns None (or raises NotImplementedError): write your code, ending in a return"
+        else:  # a value
+            reason = f"{name} is still None: put your answer in its place"
     if status != "right" or not hidden:
         return status, reason, ""
     values = entry.get("hidden")
