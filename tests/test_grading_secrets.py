@@ -303,10 +303,13 @@ def numbers_of(cases):
             if isinstance(value, (dict, str)):
                 continue
             for v in np.ravel(np.asarray(value, dtype=float)):
-                digits = repr(abs(float(v))).split("e")[0].replace(".", "").lstrip("0")
-                if len(digits) >= 4:  # 4+ significant digits: not a round number such as 0.7, or a kind's 700
-                    found |= {repr(float(v)), f"{v:.4g}", f"{v:.6g}"}
-    return found
+                found |= {repr(float(v)), f"{v:.4g}", f"{v:.6g}"}
+    return {text for text in found if len(significant(text)) >= 4}  # not 0.7, 1 or a kind's own 700
+
+
+def significant(text):
+    """The significant digits a number is written with: "0.0123" -> "123"."""
+    return text.lstrip("-").split("e")[0].replace(".", "").lstrip("0").rstrip("0")
 
 
 def test_feedback_names_the_kind_of_hidden_case_never_the_case(real):
@@ -606,3 +609,24 @@ def test_honest_students_are_graded_as_in_a_run_without_attacks(secret_class):
             alone.parent / "feedback" / f"{student}.md"
         ).read_text()
     print(runs["class"][1].stdout)
+
+
+def test_an_error_of_the_graders_last_cell_reaches_the_student_as_its_type_only():
+    """That cell runs the student's code on the hidden cases: an exception raised there (json.dump patched to
+    raise, say) carries whatever the code chose; the student's rows keep its type, the teacher's notes the rest."""
+    import reports
+    from execute import Run
+    from intake import Submission
+
+    events = [{"event": "final", "error": "ValueError: hidden input [[1.2345678, 700.25]]", "timed_out": False}]
+    run = Run(events=events, seconds=1.0, stopped_by=None, values=None)
+    prepared = type("Prepared", (), {"nb": nbformat.v4.new_notebook(), "redefinitions": {}})()
+    options = type("Options", (), {"notebook_timeout": 600, "final_timeout": 660})()
+    sub = Submission("eve", "", None)
+    rows, notes = reports.verdict_rows_and_notes(
+        sub, {1: se.Exercise(1, "one", 0, 1, 2, None)}, None, prepared, run, {}, {1: 1}, options
+    )
+    assert rows == [["eve", "", 1, "one", "did not run", 0, "the grader's last cell failed: ValueError"]]
+    assert notes == [
+        ["eve", "", "all", "the grader's last cell failed: ValueError: hidden input [[1.2345678, 700.25]]"]
+    ]
