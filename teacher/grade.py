@@ -243,6 +243,8 @@ def choose_hidden_key(options):
 
     if options.hidden_tests == "none":
         return HiddenKey(seed=0, where="no hidden tests")
+    if options.seed is not None and options.secret:
+        raise SystemExit("grade.py: give --secret (your secret draws the hidden cases) or --seed (public), not both")
     if options.seed is None:
         try:
             key = secret_key(options.secret, make=options.secret is None, say=say)

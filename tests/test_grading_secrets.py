@@ -258,6 +258,8 @@ def test_the_public_defaults_are_refused_unless_the_teacher_says_so(tmp_path, ca
     copied.write_bytes((ROOT / "teacher" / "hidden_tests.py").read_bytes())
     with pytest.raises(SystemExit, match="refused"):
         grade.main([str(folder), "--seed", "0", "--hidden-tests", str(copied), *out])
+    with pytest.raises(SystemExit, match="or --seed .public., not both"):
+        grade.main([str(folder), "--seed", "0", "--secret", str(tmp_path / "s.txt"), *out])
     with pytest.raises(SystemExit, match=r"nope.txt does not exist: make a secret once with --make-secret"):
         grade.main([str(folder), "--secret", str(tmp_path / "nope.txt"), *out])
     assert grade.main(["--make-secret", "--secret", str(tmp_path / "s.txt")]) == 0
