@@ -201,7 +201,6 @@ def main(argv=None):
         return 0
     if options.submissions is None:
         parser.error("give the submissions (a notebook or a folder), or --make-secret")
-    options.hidden_key = choose_hidden_key(options)
     options.data_dir = options.data_dir or str(Path(options.master).resolve().parent / "data")
     options.memory = parse_bytes(options.memory)
     options.final_timeout = options.answer_timeout * 30 + 60
@@ -222,6 +221,7 @@ def main(argv=None):
                 f"grade.py: {problem}. The grader runs each submission in a bubblewrap sandbox; to grade without "
                 "one (the student's code then runs as you and can read your files), pass --no-sandbox."
             )
+    options.hidden_key = choose_hidden_key(options)  # after the sandbox's check: a refused run makes no secret
     grade(options.submissions, options, only=options.only)
 
 
