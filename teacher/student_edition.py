@@ -701,13 +701,14 @@ def main(argv=None):
 def edition_kind_words(exercises, practice):
     """What the script says of the edition it wrote: graded or practice, and what that means for marks."""
     values = [n for n, ex in exercises.items() if graded.is_value_exercise(ex)]
+    values = f"exercise{'s' * (len(values) != 1)} {graded.numbers(values)}" if values else "no exercise"
     if practice:
         return (
-            f"practice edition: the checks of exercises {graded.numbers(values)} (values) say right or wrong at once, "
+            f"practice edition: the checks of {values} (values) say right or wrong at once, "
             "so a loop can find their answers: not for marks (without --practice: the graded edition)"
         )
     return (
-        f"graded edition: the checks of exercises {graded.numbers(values)} (values) confirm the form only and hold no "
+        f"graded edition: the checks of {values} (values) confirm the form only and hold no "
         "answer; the grader judges them (with --practice: instant verdicts, not for marks)"
     )
 
