@@ -66,6 +66,13 @@ def decode(obj):
     return {key: decode(value) for key, value in obj.items()}
 
 
+def what_failed(error, kind):
+    """The exception's type, and on a public case its message: a message raised on a hidden input may carry it."""
+    name = type(error).__name__
+    name = name if name.isidentifier() and len(name) <= 40 else "an exception"
+    return f"{name}: {error}"[:300] if kind == "public" else name
+
+
 def collect(payload, namespace):
     """{exercise: {"defined": bool, "public": values, "hidden": values}}, written to payload["out"]."""
     seconds = payload["seconds"]
@@ -74,26 +81,31 @@ def collect(payload, namespace):
         raise GraderStopped
 
     signal.signal(signal.SIGALRM, stop)
-    collected = {}
+    collected, namespaces = {}, {}
     for n, check in payload["checks"].items():
         checks = {"np": np, "__name__": f"grader_check_{n}"}
         exec(compile(payload["helper"], "<the checks' helper>", "exec"), checks)
         exec(compile(check, f"<check {n}>", "exec"), checks)
-        name = payload["answers"][n]
-        entry = {"defined": name in namespace}
-        runs = [("public", None)] + ([("hidden", decode(payload["hidden"][n]))] if n in payload["hidden"] else [])
-        for kind, cases in runs:
+        namespaces[n] = checks
+        collected[n] = {"defined": payload["answers"][n] in namespace}
+    # every exercise's public cases first, then the hidden ones: the learner's code sees no hidden input before all
+    # of its public values are collected (a public value cannot carry a hidden input into the feedback)
+    for kind in ("public", "hidden"):
+        for n, checks in namespaces.items():
+            if kind == "hidden" and n not in payload["hidden"]:
+                continue
+            cases = [] if kind == "public" else [decode(payload["hidden"][n])]
+            entry = collected[n]
             signal.setitimer(signal.ITIMER_REAL, seconds)
             try:
-                values = checks[f"values_{n}"](namespace.get(name), *([] if cases is None else [cases]))
+                values = checks[f"values_{n}"](namespace.get(payload["answers"][n]), *cases)
                 entry[kind] = encode(values)
             except GraderStopped:
                 entry[kind] = {"__grader__": f"its answer ran over the grader's limit of {seconds:g} s"}
             except BaseException as e:  # noqa: BLE001 (the learner's code may raise anything, SystemExit too)
-                entry[kind] = {"__grader__": f"collecting its values failed with {type(e).__name__}: {e}"}
+                entry[kind] = {"__grader__": f"collecting its values failed with {what_failed(e, kind)}"}
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-        collected[n] = entry
     with open(payload["out"], "w", encoding="utf-8") as f:
         json.dump(collected, f, allow_nan=False)
     print(f"The grader collected the values of {len(collected)} exercises.")

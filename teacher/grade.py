@@ -2,7 +2,8 @@
 
     python teacher/grade.py SUBMISSIONS [-o grades.csv] [--points 1] [--only STUDENT] [--jobs N]
                             [--cell-timeout S] [--notebook-timeout S] [--memory BYTES] [--executed DIR]
-                            [--master NOTEBOOK] [--hidden-tests FILE] [--seed N] [--data-dir DIR] [--no-sandbox]
+                            [--master NOTEBOOK] [--hidden-tests FILE] [--secret FILE] [--data-dir DIR] [--no-sandbox]
+    python teacher/grade.py --make-secret [--secret FILE]
 
 SUBMISSIONS is one notebook, or a folder holding one file per student or one folder per student (as LMS and
 Gradescope exports have them). For each submission:
@@ -22,6 +23,12 @@ Gradescope exports have them). For each submission:
 3. Judge outside the kernel (teacher/judge.py), in a process of its own: the values read back as hostile input
    (no link followed, bounded in size and nesting, under a time limit), then the master's verdict_N on them.
    Nothing the kernel prints decides a grade. A file that is not a notebook of this lesson is "not gradable", with why.
+   On the hidden cases the student's rows name the kinds of case that fail, never a case; teacher-notes.csv says
+   more, for the teacher.
+
+The hidden inputs are drawn from the teacher's secret (teacher/hidden_key.py; made on first use, or with
+--make-secret): a student cannot compute them from the public repository. A public seed (--seed) with the
+repository's own hidden tests is refused unless --public-hidden-tests-ok says so.
 
 Where each step lives: teacher/intake.py (which file is whose), teacher/prepare.py (step 1), teacher/execute.py and
 teacher/sandbox.py (step 2), teacher/judge.py (step 3), teacher/reports.py (the files written).
@@ -43,14 +50,17 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import hidden_key  # noqa: E402
 import judge  # noqa: E402
 import sandbox  # noqa: E402
 import student_edition as se  # noqa: E402
 from execute import Failed, executed_notebook, in_child, judged, run_submission, stop_all  # noqa: E402
+from hidden_key import HiddenKey, SecretError, is_public_hidden_tests, make_secret, secret_key  # noqa: E402
 from intake import NotGradable, find_submissions, student_of  # noqa: E402, F401 (student_of: the tests use it)
 from prepare import SCRATCH_PATHS, SMALL_SETTINGS, final_cell, hidden_for, load_hidden_tests, prepare  # noqa: E402
 from reports import (  # noqa: E402
     GRADES_COLUMNS,
+    NOTES_COLUMNS,
     feedback_text,
     gradebook_row,
     merge_rows,
@@ -59,7 +69,7 @@ from reports import (  # noqa: E402
     safe_name,
     summary,
     total_row,
-    verdict_rows,
+    verdict_rows_and_notes,
     write_csv,
 )
 
@@ -81,7 +91,8 @@ def grade(submissions, options, only=None):
     output = Path(options.output)
     gradebook = Path(options.gradebook) if options.gradebook else output.with_name("gradebook.csv")
     feedback = Path(options.feedback) if options.feedback else output.with_name("feedback")
-    ours = [p.resolve() for p in (output, gradebook, feedback, Path(options.executed or feedback))]
+    teacher_notes = Path(options.notes) if options.notes else output.with_name("teacher-notes.csv")
+    ours = [p.resolve() for p in (output, gradebook, feedback, teacher_notes, Path(options.executed or feedback))]
     found = [  # the grader's own outputs, when written into the submissions folder, are no submission
         s for s in found if not (s.path and any(s.path.resolve() == p or p in s.path.resolve().parents for p in ours))
     ]
@@ -120,13 +131,13 @@ def grade(submissions, options, only=None):
                 raise NotGradable(sub.problem)
             prepared = prepare(sub.path, edition, settings)
         except NotGradable as e:
-            return [[sub.student, sub.id, "all", "", "not gradable", 0, str(e)]], None
+            return [[sub.student, sub.id, "all", "", "not gradable", 0, str(e)]], None, []
         token = secrets.token_hex(16)
         folder = scratch / f"{index:03d}-{safe_name(sub.student)}"
         home = str(folder / "home") if options.no_sandbox else sandbox.HOME
-        hidden = hidden_for(sub.student, checks, hidden_tests, options.seed)
+        hidden = hidden_for(sub.student, checks, hidden_tests, options.hidden_key)
         values_path = f"{home}/.grader-{token}.json"
-        final = final_cell(checks, hidden, values_path, options.answer_timeout)
+        final = final_cell(checks, hidden, values_path, options.answer_timeout, edition)
         cgroup = limits.create(f"{index:03d}") if limits else None
         try:
             run = run_submission(prepared, folder, final, values_path, options, cgroup)
@@ -135,7 +146,7 @@ def grade(submissions, options, only=None):
                 cgroup.close()  # every process still in it is killed
         seconds[sub.student] = run.seconds
         args = (sub, exercises, checks, prepared, run, hidden, points, options)
-        rows = in_child(judged, (verdict_rows, args))
+        rows, notes = in_child(judged, (verdict_rows_and_notes, args))
         if options.executed:
             data = executed_notebook(run)
             if data:
@@ -150,11 +161,11 @@ def grade(submissions, options, only=None):
             else ""
         )
         print(f"graded {sub.student} in {run.seconds:.1f} s{peak}", file=sys.stderr, flush=True)
-        return rows, total_row(sub, rows, notes_of(prepared, run, options), points)
+        return rows, total_row(sub, rows, notes_of(prepared, run, options), points), notes
 
     def failed(sub, why):
         rows = [[sub.student, sub.id, n, ex.title, "did not run", 0, why] for n, ex in exercises.items()]
-        return rows, total_row(sub, rows, [], points)
+        return rows, total_row(sub, rows, [], points), []
 
     def graded(index, sub):
         """One student graded and their files written; any failure is theirs."""
@@ -171,7 +182,7 @@ def grade(submissions, options, only=None):
             if stopping.is_set():  # the grader was stopped while this student ran: no verdict
                 return
             try:
-                text = feedback_text(sub, *result, points, exercises)
+                text = feedback_text(sub, *result[:2], points, exercises)
                 feedback.mkdir(parents=True, exist_ok=True)
                 replace_file(feedback / f"{safe_name(sub.student)}.md", text.encode("utf-8"))
             except Exception as e:  # noqa: BLE001
@@ -186,13 +197,18 @@ def grade(submissions, options, only=None):
     def write_tables():
         """grades.csv and gradebook.csv with every student graded so far (and, updating, the others as they were)."""
         done = [(found[i], results[i]) for i in sorted(results)]
-        rows = [row for _, (mine, total) in done for row in mine + ([total] if total else [])]
+        rows = [row for _, (mine, total, _) in done for row in mine + ([total] if total else [])]
+        notes = [row for _, (_, _, noted) in done for row in noted]
         book = [
             gradebook_row(s, mine, exercises, points, f"not gradable: {mine[0][6]}" if total is None else "")
-            for s, (mine, total) in done
+            for s, (mine, total, _) in done
         ]
         students = {s.student for s, _ in done}
-        for path, columns, new in [(output, GRADES_COLUMNS, rows), (gradebook, book_columns, book)]:
+        for path, columns, new in [
+            (output, GRADES_COLUMNS, rows),
+            (gradebook, book_columns, book),
+            (teacher_notes, NOTES_COLUMNS, notes),
+        ]:
             merged = merge_rows(path, columns, new, students, update)
             partial = path.with_name(f".{path.name}.part")
             try:
@@ -217,6 +233,7 @@ def grade(submissions, options, only=None):
     print(summary(rows, exercises, seconds, sum(points.values())))
     how = "updated" if update else "wrote"
     print(f"{how} {output} and {gradebook} ({len(found)} submissions), feedback in {feedback}/")
+    print(f"{how} {teacher_notes}: for you, not the students (it may quote hidden cases and what their code said)")
     return rows
 
 
@@ -235,17 +252,36 @@ def replace_file(path, data):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("submissions", help="a notebook, or a folder of submissions (a file or a folder each)")
+    parser.add_argument(
+        "submissions", nargs="?", help="a notebook, or a folder of submissions (a file or a folder each)"
+    )
     parser.add_argument("-o", "--output", default="grades.csv", help="per-exercise CSV (default: %(default)s)")
     parser.add_argument("--gradebook", help="one row per student (default: gradebook.csv next to --output)")
     parser.add_argument("--feedback", help="folder of feedback files (default: feedback/ next to --output)")
+    parser.add_argument("--notes", help="the teacher's notes (default: teacher-notes.csv next to --output)")
     parser.add_argument("--points", help='points per exercise: "1" each (default), "2=3,9=2", or a file of N=points')
     parser.add_argument("--only", action="append", help="grade only this student (repeatable): updates the CSVs")
     parser.add_argument("--master", default=str(se.MASTER), help="the master notebook (default: %(default)s)")
     parser.add_argument(
         "--hidden-tests", default=str(HERE / "hidden_tests.py"), help='hidden tests ("none": public cases only)'
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the hidden cases (default: %(default)s)")
+    parser.add_argument(
+        "--secret",
+        help="the teacher's secret that draws the hidden cases (default: "
+        f"{hidden_key.default_secret_path()}, made there on first use)",
+    )
+    parser.add_argument("--make-secret", action="store_true", help="make the secret file (--secret, or the default)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="draw the hidden cases from this public seed instead of the secret: anyone with the hidden tests' file "
+        "can compute them (with the repository's own file: refused without --public-hidden-tests-ok)",
+    )
+    parser.add_argument(
+        "--public-hidden-tests-ok",
+        action="store_true",
+        help="grade with hidden cases anyone can compute from this repository (practice runs only)",
+    )
     parser.add_argument("--cell-timeout", type=float, default=120, help="seconds per cell (default: %(default)s)")
     parser.add_argument("--notebook-timeout", type=float, default=600, help="seconds per notebook (default: 600)")
     parser.add_argument("--answer-timeout", type=float, default=20, help="seconds per exercise's values (default: 20)")
@@ -257,12 +293,32 @@ def main(argv=None):
         "--no-sandbox", action="store_true", help="run without bubblewrap: the student's code runs as you, see README"
     )
     options = parser.parse_args(argv)
-    for name in ("submissions", "output", "gradebook", "feedback", "master", "data_dir", "executed", "points"):
+    for name in (
+        "submissions",
+        "output",
+        "gradebook",
+        "feedback",
+        "master",
+        "data_dir",
+        "executed",
+        "points",
+        "secret",
+        "notes",
+    ):
         value = getattr(options, name)  # absolute paths: nothing depends on the working directory later
         if value and (name != "points" or Path(value).is_file()):
             setattr(options, name, os.path.abspath(value))
     if options.hidden_tests != "none":
         options.hidden_tests = os.path.abspath(options.hidden_tests)
+    if options.make_secret:
+        try:
+            path = make_secret(options.secret or hidden_key.default_secret_path())
+        except SecretError as e:
+            raise SystemExit(f"grade.py: {e}") from None
+        print(f"made {path}: keep it with your course files, out of any repository and handout")
+        return 0
+    if options.submissions is None:
+        parser.error("give the submissions (a notebook or a folder), or --make-secret")
     options.data_dir = options.data_dir or str(Path(options.master).resolve().parent / "data")
     options.memory = parse_bytes(options.memory)
     options.final_timeout = options.answer_timeout * 30 + 60
@@ -286,7 +342,50 @@ def main(argv=None):
     # told to stop (SIGTERM, as at a job's time limit): end as after Ctrl-C, the sandboxes, cgroups and scratch
     # folders removed on the way out
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    options.hidden_key = choose_hidden_key(options)  # after the sandbox's check: a refused run makes no secret
     grade(options.submissions, options, only=options.only)
+
+
+PUBLIC_REFUSED = (
+    "grade.py: refused: --seed draws the hidden cases from a public seed, and {tests} is the repository's own "
+    "hidden tests' file: anyone can run it for their own name, precompute their hidden cases and hand in lookup "
+    "tables that are right on them (tests/test_grading_secrets.py shows one). Leave --seed out (the hidden cases then "
+    "come from your secret, {secret}), or use a changed copy of the hidden tests kept out of reach "
+    "(--hidden-tests FILE), or, for a practice run only, add --public-hidden-tests-ok."
+)
+
+
+def choose_hidden_key(options):
+    """The HiddenKey of this run: the teacher's secret, or (--seed) a public seed, refused with the repository's own
+    hidden tests unless --public-hidden-tests-ok; says on stderr which it is."""
+
+    def say(text):
+        print(text, file=sys.stderr, flush=True)
+
+    if options.hidden_tests == "none":
+        return HiddenKey(seed=0, where="no hidden tests")
+    if options.seed is not None and options.secret:
+        raise SystemExit("grade.py: give --secret (your secret draws the hidden cases) or --seed (public), not both")
+    if options.seed is None:
+        try:
+            key = secret_key(options.secret, make=options.secret is None, say=say)
+        except SecretError as e:
+            raise SystemExit(f"grade.py: {e}") from None
+        say(f"hidden cases: drawn with {key.describe()} (a re-grade with the same secret draws the same cases)")
+        return key
+    key = HiddenKey(seed=options.seed)
+    if is_public_hidden_tests(options.hidden_tests):
+        if not options.public_hidden_tests_ok:
+            secret = options.secret or hidden_key.default_secret_path()
+            raise SystemExit(PUBLIC_REFUSED.format(tests=options.hidden_tests, secret=secret))
+        say(
+            "WARNING: --public-hidden-tests-ok: the hidden cases come from the repository's public "
+            f"{options.hidden_tests} and the public seed {options.seed}: any student can compute theirs and hand in "
+            "lookup tables that are right on them. Not for marks."
+        )
+    else:
+        say(f"hidden cases: drawn with {key.describe()}; they are as secret as {options.hidden_tests}")
+    return key
 
 
 def parse_bytes(text):

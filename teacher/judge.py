@@ -209,27 +209,72 @@ def grader_note(values):
 
 def judge(checks, n, entry, hidden):
     """(status, detail) of exercise n from its collected entry and the hidden cases given (with "expected")."""
+    return judge_with_notes(checks, n, entry, hidden)[:2]
+
+
+def hidden_note_words(note):
+    """What collect.py said instead of hidden values, in the grader's own words: the time limit, or the type of the
+    exception. The note is the kernel's (a forged values file can hold any text), so no other text of it is kept."""
+    limit = re.fullmatch(r"its answer ran over the grader's limit of (\d+(?:\.\d+)?) s", str(note))
+    if limit:
+        return f"your answer ran over the grader's limit of {limit.group(1)} s"
+    failed = re.match(r"collecting its values failed with (\w{1,40})\b", str(note))
+    if failed:
+        return f"your answer failed with {failed.group(1)}"
+    return "your answer could not be run"
+
+
+def kinds_of(cases):
+    """The distinct kinds of these hidden cases, in order ("an unnamed case" for a case without one)."""
+    return list(dict.fromkeys(str(case.get("kind") or "a case without a description") for case in cases))
+
+
+def failing_kinds(checks, n, values, hidden):
+    """The kinds of the hidden cases the master's verdict finds wrong one by one (values_N's runs, one per case);
+    all their kinds when the values are not one run per case, or no single case is wrong on its own."""
+    runs = values.get("runs") if isinstance(values, dict) else None
+    if isinstance(runs, list) and len(runs) == len(hidden):
+        failing = [
+            case
+            for case, run in zip(hidden, runs)
+            if checks.verdict(n, {**values, "runs": [run]}, [case])[0] != "right"
+        ]
+        if failing:
+            return kinds_of(failing)
+    return kinds_of(hidden)
+
+
+def judge_with_notes(checks, n, entry, hidden):
+    """(status, detail, teacher's note) of exercise n. The detail goes to the student (grades.csv, feedback): on the
+    hidden cases it names the kinds of case that fail, in words, never an input, an expected value or what the
+    learner's code said on one. The teacher's note (teacher-notes.csv) may hold the master's verdict on them."""
     if entry is None:
-        return "did not run", "the grader's last cell collected nothing for this exercise"
+        return "did not run", "the grader's last cell collected nothing for this exercise", ""
     public = entry["public"]
     if grader_note(public):
-        return "did not run", grader_note(public)
+        return "did not run", grader_note(public), ""
     status, reason = checks.verdict(n, public)
     if status == "not attempted" and not reason:
         name = checks.checks[n].answer_name
-        reason = (
-            f"{name} still returns None (or raises NotImplementedError): write your code, ending in a return"
-            if entry.get("defined")
-            else f"the notebook defines no {name} (its cell is missing, or never ran)"
-        )
+        if not entry.get("defined"):
+            reason = f"the notebook defines no {name} (its cell is missing, or never ran)"
+        elif name.startswith("my_"):  # a function the learner writes
+            reason = f"{name} still returns None (or raises NotImplementedError): write your code, ending in a return"
+        else:  # a value
+            reason = f"{name} is still None: put your answer in its place"
     if status != "right" or not hidden:
-        return status, reason
+        return status, reason, ""
     values = entry.get("hidden")
     if values is None:
-        return "did not run", "right on the notebook's cases, but its hidden cases were not collected"
+        return "did not run", "right on the notebook's cases, but its hidden cases were not collected", ""
     if grader_note(values):
-        return "wrong", f"right on the notebook's cases, but on the grader's hidden cases {grader_note(values)}"
+        words = hidden_note_words(grader_note(values))
+        note = f"on the hidden cases: {grader_note(values)}"
+        return "wrong", f"right on the notebook's cases, but on the grader's hidden cases {words}", note
     hidden_status, hidden_reason = checks.verdict(n, values, hidden)
     if hidden_status == "right":
-        return "right", f"{reason} (and right on {len(hidden)} hidden cases)"
-    return "wrong", f"right on the notebook's cases, but not on the grader's hidden cases: {hidden_reason}"
+        return "right", f"{reason} (and right on {len(hidden)} hidden case{'s' * (len(hidden) != 1)})", ""
+    kinds = failing_kinds(checks, n, values, hidden)
+    which = f"this kind: {kinds[0]}" if len(kinds) == 1 else "these kinds: " + "; ".join(kinds)
+    detail = f"right on the notebook's cases, but wrong on the grader's hidden cases of {which}"
+    return "wrong", detail, f"the master's verdict on the hidden cases: {hidden_status}: {hidden_reason}"

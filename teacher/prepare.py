@@ -4,7 +4,6 @@ small settings injected, and the grader's last cell (teacher/collect.py with its
 import ast
 import base64
 import copy
-import hashlib
 import importlib.util
 import json
 import re
@@ -13,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-import numpy as np
 from nbconvert.preprocessors import ClearOutputPreprocessor
 from nbformat.corpus.words import generate_corpus_id
 
@@ -21,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import collect  # noqa: E402
 import student_edition as se  # noqa: E402
+from hidden_key import HiddenKey  # noqa: E402
 from intake import NOT_NOTEBOOKS, NotGradable  # noqa: E402
 
 # small settings for grading, injected after the parameters cell (those the master's parameters or settings cells
@@ -58,6 +57,9 @@ class Prepared:
 
     nb: nbformat.NotebookNode
     learner_cells: dict = field(default_factory=dict)  # exercise number -> cell index
+    # exercise number -> (its answer's name, [(position in the submitted notebook from 1, first line)]): the cells
+    # after its learner's cell that define the answer again (the last definition is what is graded)
+    redefinitions: dict = field(default_factory=dict)
 
 
 def first_line(text, width=50):
@@ -170,6 +172,7 @@ def prepare(path, edition, settings):
             f"a different notebook: none of the {len(exercises)} exercises of this lesson is in it "
             "(no cell checks or answers one)"
         )
+    redefinitions = later_definitions(nb.cells, exercises, found)
 
     # restore the protected cells from the student edition, each where its cell is now
     for n, (check, answer) in found.items():
@@ -220,21 +223,89 @@ def prepare(path, edition, settings):
     ClearOutputPreprocessor(remove_metadata_fields={"collapsed", "scrolled", "execution"}).preprocess(nb, {})
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     learner_cells = {c.metadata["grading"]["exercise"]: i for i, c in enumerate(cells) if "grading" in c.metadata}
-    return Prepared(nb, learner_cells)
+    return Prepared(nb, learner_cells, redefinitions)
 
 
-def final_cell(checks, hidden, values_path, seconds):
+class Bindings(ast.NodeVisitor):
+    """The names a cell binds in the notebook's namespace: def, class, import (as), assignments of every kind, for
+    and with targets, except names, walrus; not the local names inside its functions, classes and lambdas."""
+
+    def __init__(self):
+        self.names = set()
+
+    def visit_FunctionDef(self, node):
+        self.names.add(node.name)
+        self.names.update(n for stmt in ast.walk(node) if isinstance(stmt, ast.Global) for n in stmt.names)
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        pass
+
+    def visit_comprehension(self, node):  # its loop variable is local to the comprehension
+        for part in [node.iter, *node.ifs]:
+            self.visit(part)
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.names.add(node.id)
+
+    def visit_alias(self, node):
+        self.names.add((node.asname or node.name).split(".")[0])
+
+    def visit_ExceptHandler(self, node):
+        if node.name:
+            self.names.add(node.name)
+        self.generic_visit(node)
+
+
+def bound_names(text):
+    """The names the cell (IPython syntax allowed) binds at the top level; none if it is not Python."""
+    try:
+        tree = ast.parse(se.python_source(text))
+    except (SyntaxError, ValueError):
+        return set()
+    visitor = Bindings()
+    visitor.visit(tree)
+    return visitor.names
+
+
+def later_definitions(cells, exercises, found):
+    """{n: (answer name, [(position from 1, first line)])} for the code cells after exercise n's learner's cell
+    that define its answer again (def, assignment, import as): Run all grades that last one, and the feedback says
+    so. The check cells, which the grader puts back, do not count."""
+    restored = {id(check) for check, _ in found.values() if check is not None}
+    later = {}
+    for n, (_, answer) in found.items():
+        if answer is None:
+            continue
+        name = exercises[n].learner_name
+        after = [c for c in cells[position(cells, answer) + 1 :] if c.cell_type == "code" and id(c) not in restored]
+        again = [(position(cells, c) + 1, first_line(se.source(c))) for c in after if name in bound_names(se.source(c))]
+        if again:
+            later[n] = (name, again)
+    return later
+
+
+def final_cell(checks, hidden, values_path, seconds, edition=None):
     """The grader's last cell: collect.py and its payload, base64-encoded (no cell of the student's matches it).
 
     Its first line names STUDENT_EDITION_BLOCKS: the edition's plumbing runs such a cell even while an exercise
-    holds the notebook up.
+    holds the notebook up. With `edition` (the graded student edition), the kernel gets the edition's check cells
+    (the same values_N as the master's, and no fingerprint of a value answer), else the master's. The hidden cases
+    go in without their "expected" results and their "kind".
     """
+    sources = {n: c.source for n, c in checks.checks.items()}
+    if edition is not None:
+        for n, ex in se.find_exercises(edition).items():
+            if n in sources:
+                sources[n] = se.python_source(se.source(edition.cells[ex.check]))
     payload = {
         "helper": checks.helper,
-        "checks": {str(n): c.source for n, c in checks.checks.items()},
+        "checks": {str(n): text for n, text in sources.items()},
         "answers": {str(n): c.answer_name for n, c in checks.checks.items()},
         "hidden": {
-            str(n): collect.encode([{k: v for k, v in case.items() if k != "expected"} for case in cases])
+            str(n): collect.encode([{k: v for k, v in case.items() if k not in ("expected", "kind")} for case in cases])
             for n, cases in hidden.items()
         },
         "out": values_path,
@@ -259,11 +330,16 @@ def load_hidden_tests(path):
     return module
 
 
-def hidden_for(student, checks, hidden_tests, seed):
-    """{exercise: hidden cases with "expected"} for this student (a generator seeded from --seed and the name)."""
+def hidden_for(student, checks, hidden_tests, key):
+    """{exercise: hidden cases with "expected" and "kind"} for this student.
+
+    key: a hidden_key.HiddenKey (the teacher's secret decides the inputs: HMAC(secret, student)), or an int, the
+    public seed of the grader before secrets (anyone with the hidden tests' file can compute those cases).
+    """
     if hidden_tests is None:
         return {}
-    digest = hashlib.sha256(f"{seed}:{student}".encode()).digest()
-    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    if not isinstance(key, HiddenKey):
+        key = HiddenKey(seed=int(key))
+    rng = key.rng(student)
     cases = {n: hidden_tests.hidden_cases(c.answer_name, rng) for n, c in checks.checks.items()}
     return {n: c for n, c in cases.items() if c}

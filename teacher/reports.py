@@ -1,6 +1,7 @@
 """What the grader writes: the rows of grades.csv and gradebook.csv, the feedback files and the summary."""
 
 import csv
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -13,19 +14,70 @@ STATUSES = ["right", "wrong", "not attempted", "did not run", "not gradable"]
 
 
 GRADES_COLUMNS = ["student", "id", "exercise", "title", "status", "points", "detail"]
+NOTES_COLUMNS = ["student", "id", "exercise", "note"]
 
 
 def verdict_rows(sub, exercises, checks, prepared, run, hidden, points, options):
     """The rows of one graded submission: [student, id, exercise, title, status, points, detail]."""
-    why = why_no_values(prepared, run, options) if run.values is None else ""
+    return verdict_rows_and_notes(sub, exercises, checks, prepared, run, hidden, points, options)[0]
+
+
+def error_type(error):
+    """'ValueError' of 'ValueError: ...': the type only, when it is a plain name; else None."""
+    match = re.match(r"(\w{1,40})(:|$)", str(error or ""))
+    return match.group(1) if match else None
+
+
+def without_final_error_text(run):
+    """The run with the grader's last cell's error cut to its type: that cell runs the learner's code on the hidden
+    cases, and the message of an exception raised there is the learner's (it can carry a hidden input)."""
+    events = []
+    for event in run.events:
+        if event.get("event") == "final" and event.get("error"):
+            event = {**event, "error": error_type(event["error"]) or "an exception"}
+        events.append(event)
+    return dataclasses.replace(run, events=events)
+
+
+def verdict_rows_and_notes(sub, exercises, checks, prepared, run, hidden, points, options):
+    """(rows, the teacher's notes): the rows as verdict_rows; the notes [student, id, exercise, note] say what the
+    student's rows leave out (the master's verdict on hidden cases, the full error of the grader's last cell) and
+    the answers redefined after their exercise's cell."""
+    notes = []
+    if run.values is None:
+        why = why_no_values(prepared, without_final_error_text(run), options)
+        final = next((e for e in run.events if e.get("event") == "final" and e.get("error")), None)
+        if final:
+            notes.append([sub.student, sub.id, "all", f"the grader's last cell failed: {final['error']}"])
     rows = []
     for n, ex in exercises.items():
         if run.values is None:
             status, detail = "did not run", why
         else:
-            status, detail = judge.judge(checks, n, run.values.get(n), hidden.get(n))
+            status, detail, note = judge.judge_with_notes(checks, n, run.values.get(n), hidden.get(n))
+            if note:
+                notes.append([sub.student, sub.id, n, note])
         rows.append([sub.student, sub.id, n, ex.title, status, points[n] if status == "right" else 0, detail])
-    return rows
+    for n, (name, cells) in getattr(prepared, "redefinitions", {}).items():
+        notes.append([sub.student, sub.id, n, redefinition_words(name, n, cells)])
+    return rows, [[*row[:3], sheet_safe(row[3])] for row in notes]
+
+
+def sheet_safe(text, limit=1000):
+    """A note as a spreadsheet shows it and no more: cut at `limit` characters, and a leading =, +, - or @ (a
+    formula to a spreadsheet; the text may be the student's) quoted with an apostrophe."""
+    text = str(text)[:limit]
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def redefinition_words(name, n, cells):
+    """The note on an answer defined again after its exercise's cell: which cells, and what is graded."""
+    where = "; ".join(f"cell {position} ({first!r})" for position, first in cells)
+    last = "the last of them" if len(cells) > 1 else "that one"
+    return (
+        f"{name} (exercise {n}) is defined again after its exercise's cell, in {where}: {last} is what was graded "
+        "(the last definition, as after Run all)"
+    )
 
 
 def notes_of(prepared, run, options):
@@ -44,6 +96,8 @@ def notes_of(prepared, run, options):
     waiting = sorted({e["skipped"] for e in done if e.get("skipped")})
     if waiting:
         notes.append("cells skipped while waiting for " + " and ".join(f"your {w}" for w in waiting))
+    for n, (name, cells) in getattr(prepared, "redefinitions", {}).items():
+        notes.append(redefinition_words(name, n, cells))
     return notes
 
 

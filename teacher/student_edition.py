@@ -2,6 +2,7 @@
 
     python teacher/student_edition.py [neural_network_from_scratch.ipynb] [-o student.ipynb]
         [--badge-url https://github.com/you/course/blob/main/student.ipynb] [--colab-url URL] [--kaggle-url URL]
+        [--practice]
 
 From the master notebook (the one in the repository, with the solutions):
 
@@ -22,7 +23,10 @@ From the master notebook (the one in the repository, with the solutions):
   (`edition_words`);
 - the printout a value exercise is worked from (the worked example's, for the gradient by hand), made by a cell
   the edition skips until earlier exercises are right, is carried as a labelled static copy after that cell;
-- a folded one-line cell after the intro makes a run from the top start unblocked.
+- a folded one-line cell after the intro makes a run from the top start unblocked;
+- by default it is the graded edition: the checks of the exercises that ask for a value confirm the answer's form
+  only and hold no fingerprint of it (teacher/graded_edition.py); `--practice` keeps the master's checks, with
+  their instant verdicts (a loop can find those answers: not for marks). The intro says which edition it is.
 
 The exercise conventions it relies on are in `find_exercises`; the tests are in tests/test_teacher.py.
 """
@@ -36,6 +40,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import graded_edition as graded
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 from nbconvert.preprocessors import ClearOutputPreprocessor, TagRemovePreprocessor
@@ -599,11 +604,13 @@ def new_code_cell(text, cell_id):
     return cell
 
 
-def build(master, badges=None, name="student.ipynb", master_name=MASTER.name):
+def build(master, badges=None, name="student.ipynb", master_name=MASTER.name, practice=False):
     """The student edition (a new notebook) made from the master notebook (a NotebookNode).
 
     badges: {"Colab": url, "Kaggle": url} for the badges to keep (see badge_urls); by default both are removed.
     name: the edition's file name, in place of master_name in the commands the text gives (`jupyter nbconvert ...`).
+    practice: keep the master's checks of the value exercises (instant verdicts). By default the edition is the
+    graded one: those checks confirm the answer's form only and hold no answer (teacher/graded_edition.py).
     """
     badges = badges or {}
     nb = copy.deepcopy(master)
@@ -615,6 +622,8 @@ def build(master, badges=None, name="student.ipynb", master_name=MASTER.name):
     for ex in exercises.values():
         for i in ex.references:
             nb["cells"][i]["source"] = rewrite_reference(source(nb["cells"][i]), ex)
+    if not practice:
+        graded_value_checks(nb, exercises)  # before any cell is inserted: the exercises' indices hold
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown" and not {"exercise", "solution"} & set(tags(cell)):
             text = set_badges(edition_words(source(cell)), badges)
@@ -624,7 +633,7 @@ def build(master, badges=None, name="student.ipynb", master_name=MASTER.name):
     checks = json.dumps({ex.check_name: ex.number for ex in exercises.values()})
     plumbing = new_code_cell(PLUMBING.replace("CHECK_NUMBERS", checks), PLUMBING_ID)
     nb["cells"].insert(helper_index(nb) + 1, plumbing)
-    note = nbformat.v4.new_markdown_cell(intro(master, exercises, badges))
+    note = nbformat.v4.new_markdown_cell(graded.with_intro_words(intro(master, exercises, badges), exercises, practice))
     note["id"], note["metadata"] = NOTE_ID, {"student_edition": True}
     title = 1 if nb["cells"] and nb["cells"][0]["cell_type"] == "markdown" else 0
     nb["cells"][title:title] = [note, new_code_cell(RESET, RESET_ID)]
@@ -633,7 +642,19 @@ def build(master, badges=None, name="student.ipynb", master_name=MASTER.name):
     ClearOutputPreprocessor(remove_metadata_fields={"collapsed", "scrolled", "execution"}).preprocess(nb, {})
     nb["metadata"].pop("widgets", None)  # saved widget state is output too
     nb["metadata"].pop("papermill", None)
+    nb["metadata"]["student_edition"] = {"kind": "practice" if practice else "graded"}
     return nb
+
+
+def graded_value_checks(nb, exercises):
+    """In place: each value exercise's check replaced by the graded edition's (its form only, no answer held), and
+    its task told so."""
+    for ex in exercises.values():
+        if graded.is_value_exercise(ex):
+            check, task = nb["cells"][ex.check], nb["cells"][ex.task]
+            stub = python_source(source(nb["cells"][ex.answer]))
+            check["source"] = graded.graded_check(python_source(source(check)), ex, stub)
+            task["source"] = source(task).rstrip() + graded.task_note(ex)
 
 
 def main(argv=None):
@@ -649,6 +670,12 @@ def main(argv=None):
     )
     parser.add_argument("--colab-url", metavar="URL", help="where the Colab badge points (default: removed)")
     parser.add_argument("--kaggle-url", metavar="URL", help="where the Kaggle badge points (default: removed)")
+    parser.add_argument(
+        "--practice",
+        action="store_true",
+        help="the practice edition: the value exercises' checks say right or wrong at once, so a loop can find their "
+        "answers; not for marks. By default the graded edition: those checks confirm the answer's form only",
+    )
     args = parser.parse_args(argv)
     try:
         badges = badge_urls(args.badge_url, args.colab_url, args.kaggle_url)
@@ -657,7 +684,7 @@ def main(argv=None):
     master = nbformat.read(args.master, as_version=4)
     exercises = find_exercises(master)
     unrun = not any(printout(c) for c in master.cells if c.cell_type == "code")
-    edition = build(master, badges, Path(args.output).name, Path(args.master).name)
+    edition = build(master, badges, Path(args.output).name, Path(args.master).name, practice=args.practice)
     nbformat.validate(edition)
     nbformat.write(edition, args.output)
     carried = sum(1 for ex in exercises.values() if ex.references)
@@ -666,8 +693,24 @@ def main(argv=None):
         f"wrote {args.output}: {len(exercises)} exercises, no solutions, no outputs; "
         f"{carried} of them carry the rest of the notebook; badges: {kept}"
     )
+    print(edition_kind_words(exercises, args.practice))
     if unrun:
         print("warning: the master has no outputs: the printouts some exercises are worked from are not carried")
+
+
+def edition_kind_words(exercises, practice):
+    """What the script says of the edition it wrote: graded or practice, and what that means for marks."""
+    values = [n for n, ex in exercises.items() if graded.is_value_exercise(ex)]
+    values = f"exercise{'s' * (len(values) != 1)} {graded.numbers(values)}" if values else "no exercise"
+    if practice:
+        return (
+            f"practice edition: the checks of {values} (values) say right or wrong at once, "
+            "so a loop can find their answers: not for marks (without --practice: the graded edition)"
+        )
+    return (
+        f"graded edition: the checks of {values} (values) confirm the form only and hold no "
+        "answer; the grader judges them (with --practice: instant verdicts, not for marks)"
+    )
 
 
 if __name__ == "__main__":

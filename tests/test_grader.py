@@ -406,7 +406,14 @@ def small(tmp_path_factory):
 
 
 def options_for(tmp):
-    return ["--master", tmp / "master.ipynb", "--hidden-tests", tmp / "hidden.py", "--data-dir", ROOT / "data"]
+    """The synthetic master, its hidden tests and a teacher's secret (made once, in the test's folder)."""
+    secret = tmp / "teacher-secret.txt"
+    if not secret.exists():
+        grade.make_secret(secret)
+    return ["--master", tmp / "master.ipynb", "--hidden-tests", tmp / "hidden.py", "--data-dir", ROOT / "data"] + [
+        "--secret",
+        secret,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -878,7 +885,9 @@ def real_class(real, tmp_path_factory):
     out = tmp / "grades.csv"
     limits = ["--cell-timeout", str(REAL_CELL_TIMEOUT), "--notebook-timeout", "400", "--jobs", "2"]
     start = time.monotonic()
-    result = run_grader(folder, "-o", out, *limits, "--executed", tmp / "executed", cwd=tmp)
+    grade.make_secret(tmp / "teacher-secret.txt")
+    secret = ["--secret", tmp / "teacher-secret.txt"]
+    result = run_grader(folder, "-o", out, *limits, "--executed", tmp / "executed", *secret, cwd=tmp)
     seconds = time.monotonic() - start
     assert result.returncode == 0, result.stderr
     return expected, by_student(read_csv(out)), result, seconds, tmp, slips

@@ -236,10 +236,19 @@ def check_edition(master, edition):
     for i, cell in enumerate(edition.cells):
         for line in se.source(cell).splitlines():
             where.setdefault(line.split("#")[0].strip(), f"cell {i} ({se.source(cell).splitlines()[0][:60]})")
+    graded = edition.metadata["student_edition"]["kind"] == "graded"
     for n, ex in mex.items():
         e = eex[n]
         for attr in ("task", "check", "answer"):  # the task with its hint, the check and the stub, unchanged
+            if graded and not ex.function_name and attr != "answer":
+                continue  # a value exercise in the graded edition: its check looks at the form only (below)
             assert se.source(edition.cells[getattr(e, attr)]) == se.source(master.cells[getattr(ex, attr)]), (n, attr)
+        if graded and not ex.function_name:  # the task told so; the check holds no answer (test_grading_secrets)
+            assert se.source(edition.cells[e.task]).startswith(se.source(master.cells[ex.task]).rstrip())
+            assert "looks only at the form of your answer" in se.source(edition.cells[e.task])
+            check = se.source(edition.cells[e.check])
+            assert check.startswith(f"# @title Check for exercise {n}: the form of your answer only"), check
+            assert f"def {ex.check_name}(" in check
         assert "<details><summary>Hint</summary>" in se.source(edition.cells[e.task])
         assert is_collapsed(edition.cells[e.check])
         leaked = non_trivial_lines(se.solution_code(master, ex), se.source(master.cells[ex.answer])) & set(where)
@@ -271,6 +280,7 @@ def small():
 def test_small_edition_has_no_solution_and_every_exercise(small):
     master, edition = small
     check_edition(master, edition)
+    check_edition(master, se.build(master, practice=True))  # the practice edition: every check as in the master
     reference = se.source(edition.cells[se.find_exercises(edition)[1].references[0]])
     assert reference.startswith('def halve(x):\n    """Half of x."""\n    return x / 2\n\n\n')
     assert "double = my_double  # from here on the notebook runs your double (exercise 1)\n" in reference
@@ -529,8 +539,9 @@ def kagglehub_cache(tmp_path_factory):
 @pytest.mark.parametrize("slips", [False, True], ids=["untouched", "exercises_1_and_2_wrong"])
 def test_student_edition_runs_alone_with_the_data_only_in_kagglehubs_cache(real, kagglehub_cache, tmp_path, slips):
     """As a student opens it: the notebook alone in an empty folder (no data/, no images/), Run all; untouched, and
-    with exercises 1 and 2 wrong and 6, 8 and 9 answered: those three still get their verdict (6 is worked from the
-    printed copy of the worked example), and the demonstration after exercise 9 says which exercises it waits for."""
+    with exercises 1 and 2 wrong and 6, 8 and 9 answered: those three still get their check's word (the graded
+    edition: "answered"; 6 is worked from the printed copy of the worked example), and the demonstration after
+    exercise 9 says which exercises it waits for."""
     parameterize_notebook = pytest.importorskip("papermill.parameterize").parameterize_notebook
     from nbclient import NotebookClient
 
@@ -594,8 +605,8 @@ def test_student_edition_runs_alone_with_the_data_only_in_kagglehubs_cache(real,
                 assert f"It also waits for your {second.function_name} (exercise {second.number})" in out
     for n in wrong:
         assert re.search(rf"^Exercise {n}: wrong: ", answers[n], re.M), answers[n]
-    for n in worked:  # (a solution may print something of its own first)
-        assert re.search(rf"^Exercise {n}: right: ", answers[n], re.M), answers[n]
+    for n in worked:  # (a solution may print something of its own first); the graded edition: the form only
+        assert re.search(rf"^Exercise {n}: answered: .* graded", answers[n], re.M), answers[n]
     # the demonstration after exercise 9: it trains, so it waits for the exercises `train` runs on, and says so
     ninth = exercises[by_name["lr_predictions"]].answer
     after = next(c for c in nb.cells[ninth + 1 :] if c.cell_type == "code")
