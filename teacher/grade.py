@@ -26,6 +26,8 @@ teacher/sandbox.py (step 2), teacher/judge.py (step 3), teacher/reports.py (the 
 """
 
 import argparse
+import csv
+import dataclasses
 import os
 import re
 import secrets
@@ -40,14 +42,16 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import judge  # noqa: E402
+import lms  # noqa: E402
 import sandbox  # noqa: E402
 import student_edition as se  # noqa: E402
 from execute import run_submission  # noqa: E402
-from intake import NotGradable, find_submissions, student_of  # noqa: E402, F401 (student_of: the tests use it)
+from intake import NotGradable, student_of  # noqa: E402, F401 (student_of: the tests use it)
+from intake import read as read_submissions  # noqa: E402
 from prepare import SCRATCH_PATHS, SMALL_SETTINGS, final_cell, hidden_for, load_hidden_tests, prepare  # noqa: E402
 from reports import (  # noqa: E402
     GRADES_COLUMNS,
-    feedback_text,
+    gradebook_columns,
     gradebook_row,
     merge_rows,
     notes_of,
@@ -57,6 +61,7 @@ from reports import (  # noqa: E402
     total_row,
     verdict_rows,
     write_csv,
+    write_feedback,
 )
 
 
@@ -68,8 +73,13 @@ def grade(submissions, options, only=None):
     checks = judge.MasterChecks(master)
     points = parse_points(options.points, exercises)
     hidden_tests = None if options.hidden_tests == "none" else load_hidden_tests(options.hidden_tests)
-    found = find_submissions(submissions, lambda text: print(text, file=sys.stderr, flush=True))
-    single = Path(submissions).is_file()
+    if options.lms_gradebook:  # a wrong LMS file is said before the class is graded, not after
+        try:
+            lms.fill(options.lms_gradebook, None, [], options.lms_column)
+        except (lms.LmsFileError, OSError) as e:
+            raise SystemExit(f"grade.py: --lms-gradebook {options.lms_gradebook}: {e}") from None
+    intake = read_submissions(submissions, lambda text: print(text, file=sys.stderr, flush=True))
+    found, single = intake.submissions, intake.single
     output = Path(options.output)
     gradebook = Path(options.gradebook) if options.gradebook else output.with_name("gradebook.csv")
     feedback = Path(options.feedback) if options.feedback else output.with_name("feedback")
@@ -78,7 +88,11 @@ def grade(submissions, options, only=None):
         s for s in found if not (s.path and any(s.path.resolve() == p or p in s.path.resolve().parents for p in ours))
     ]
     if only:
-        found = [s for s in found if s.student in only or (s.path and s.path.name in only)]
+        found = [
+            s
+            for s in found
+            if {s.student, *(m[0] for m in s.members), s.entry} & set(only) or (s.path and s.path.name in only)
+        ]
         if not found:
             raise SystemExit(f"grade.py: no submission of {', '.join(only)} in {submissions}")
     if not found:
@@ -95,7 +109,7 @@ def grade(submissions, options, only=None):
                 raise NotGradable(sub.problem)
             prepared = prepare(sub.path, edition, settings)
         except NotGradable as e:
-            return [[sub.student, sub.id, "all", "", "not gradable", 0, str(e)]], None
+            return [[sub.student, sub.id, "all", "", "not gradable", 0, "; ".join([str(e), *sub.notes])]], None
         token = secrets.token_hex(16)
         home = str(scratch / f"{index:03d}-{safe_name(sub.student)}" / "home") if options.no_sandbox else sandbox.HOME
         hidden = hidden_for(sub.student, checks, hidden_tests, options.seed)
@@ -110,30 +124,72 @@ def grade(submissions, options, only=None):
         final = next((e for e in run.events if e["event"] == "final"), {})
         peak = f" (the kernel's address space peaked at {final['peak']} MB)" if final.get("peak") else ""
         print(f"graded {sub.student} in {run.seconds:.1f} s{peak}", file=sys.stderr, flush=True)
-        return rows, total_row(sub, rows, notes_of(prepared, run, options), points)
+        return rows, total_row(sub, rows, intake_notes(sub) + notes_of(prepared, run, options), points)
 
     try:
         with ThreadPoolExecutor(max_workers=options.jobs) as pool:
             results = list(pool.map(one, enumerate(found)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    rows, book = [], []
-    feedback.mkdir(parents=True, exist_ok=True)
+    rows, book, pages = [], [], {}
     for sub, (mine, total) in zip(found, results):
-        rows += mine + ([total] if total else [])
-        note = mine[0][6] if total is None else ""
-        book.append(gradebook_row(sub, mine, exercises, points, f"not gradable: {note}" if note else ""))
-        text = feedback_text(sub, mine, total, points, exercises)
-        (feedback / f"{safe_name(sub.student)}.md").write_text(text, encoding="utf-8")
+        for member in [sub, *members_of(sub)]:  # a group: every member gets the same rows
+            theirs = [[member.student, member.id, *r[2:]] for r in mine]
+            their_total = [member.student, member.id, *total[2:]] if total else None
+            rows += theirs + ([their_total] if their_total else [])
+            note = theirs[0][6] if total is None else ""
+            book.append(gradebook_row(member, theirs, exercises, points, f"not gradable: {note}" if note else ""))
+            page = write_feedback(feedback, member, theirs, their_total, points)
+            if sub.layout == "moodle" and member.id:
+                pages[lms.moodle_folder(sub.entry, member.student, member.id)] = page
     update = single or bool(only)
-    students = {sub.student for sub in found}
+    students = {r[0] for r in rows}
     write_csv(output, GRADES_COLUMNS, merge_rows(output, GRADES_COLUMNS, rows, students, update))
-    book_columns = ["student", "id", *[f"exercise {n}" for n in exercises], "total", "max", "note"]
+    book_columns = gradebook_columns(exercises)
     write_csv(gradebook, book_columns, merge_rows(gradebook, book_columns, book, students, update))
+    if pages:
+        lms.moodle_feedback_zip(output.with_name("moodle-feedback.zip"), pages, update)
+        print(f"Moodle feedback files: {output.with_name('moodle-feedback.zip')} (Upload multiple feedback files)")
+    if options.lms_gradebook:
+        fill_lms_file(options, gradebook, feedback)
     print(summary(rows, exercises, seconds, sum(points.values())))
     how = "updated" if update else "wrote"
     print(f"{how} {output} and {gradebook} ({len(found)} submissions), feedback in {feedback}/")
     return rows
+
+
+def intake_notes(sub):
+    """What intake decided that the teacher and the student should read: the file graded, what was set aside, late."""
+    return [*sub.notes, *(["handed in late (the LMS's marker)"] if sub.late else [])]
+
+
+def members_of(sub):
+    """A group's other members, as submissions of their own (same file, same verdicts)."""
+    return [dataclasses.replace(sub, student=name, id=lms_id, members=[]) for name, lms_id in sub.members]
+
+
+def fill_lms_file(options, gradebook, feedback):
+    """Write the LMS's own gradebook file (--lms-gradebook) with the scores of gradebook.csv, and say what was not."""
+    source = Path(options.lms_gradebook)
+    target = Path(options.lms_output or Path(options.output).with_name(f"{source.stem}-graded{source.suffix}"))
+    with open(gradebook, newline="", encoding="utf-8") as f:
+        book = list(csv.DictReader(f))
+    pages = {}
+    for row in book:
+        page = feedback / f"{safe_name(row['student'])}.html"
+        if page.exists():
+            pages[row["student"]] = lms.feedback_body(page.read_text(encoding="utf-8"))
+    try:
+        filled = lms.fill(source, target, book, options.lms_column, pages)
+    except (lms.LmsFileError, OSError) as e:
+        raise SystemExit(f"grade.py: --lms-gradebook {source}: {e}") from None
+    print(f"wrote {target}: {len(filled.filled)} scores in {filled.kind}'s column {filled.column!r}, ready to import")
+    if filled.scale:
+        print(f"  the points are {filled.scale}")
+    for name, why in filled.left:
+        print(f"  left as it was: {name}: {why}")
+    for student, lms_id, why in filled.missing:
+        print(f"  graded here, not filled in: {student} {lms_id}: {why}")
 
 
 def main(argv=None):
@@ -156,6 +212,11 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default: %(default)s)")
     parser.add_argument("--data-dir", help="the MNIST CSVs' folder (default: data/ next to the master)")
     parser.add_argument("--executed", help="also save each executed notebook in this folder")
+    parser.add_argument("--lms-gradebook", help="the LMS's gradebook export (Canvas) or grading worksheet (Moodle)")
+    parser.add_argument(
+        "--lms-column", help="its column for this assignment (Canvas: found if only one; Moodle: Grade)"
+    )
+    parser.add_argument("--lms-output", help="the filled copy (default: <its name>-graded.csv next to --output)")
     parser.add_argument(
         "--no-sandbox", action="store_true", help="run without bubblewrap: the student's code runs as you, see README"
     )
