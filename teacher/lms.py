@@ -63,9 +63,9 @@ def read_table(path):
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise LmsFileError(f"{path}: not UTF-8 text (export the CSV again, as UTF-8)") from None
+        raise LmsFileError("not UTF-8 text (export the CSV again, as UTF-8)") from None
     if not text.strip():
-        raise LmsFileError(f"{path}: empty")
+        raise LmsFileError("empty")
     first = text.splitlines()[0]
     delimiter = max([",", ";", "\t"], key=first.count)
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
@@ -139,7 +139,7 @@ def fill(lms_file, output, book, column=None, feedback=None):
     if kind == "canvas":
         sections = [i for i, h in enumerate(folded) if h == "section"]
         if not sections:
-            raise LmsFileError(f"{lms_file}: a Canvas export has a Section column after the student's columns")
+            raise LmsFileError("a Canvas export has a Section column after the student's columns")
         assignments = [i for i in range(sections[0] + 1, len(header)) if CANVAS_ASSIGNMENT.match(header[i].strip())]
         if column:
             at = find_column(header, column, assignments, "assignment")
@@ -147,7 +147,7 @@ def fill(lms_file, output, book, column=None, feedback=None):
             at = assignments[0]
         else:
             listed = "; ".join(header[i] for i in assignments) or "none"
-            raise LmsFileError(f"{lms_file}: name the assignment's column with --lms-column (its columns: {listed})")
+            raise LmsFileError(f"name the assignment's column with --lms-column (its columns: {listed})")
         id_at, name_at = folded.index("id"), 0
         possible = next((r for r in table.rows[1:] if r and r[0].strip() == "Points Possible"), None)
         maximum_of = lambda row: number(possible[at]) if possible and len(possible) > at else None  # noqa: E731
@@ -215,9 +215,10 @@ def fill(lms_file, output, book, column=None, feedback=None):
 
 
 def feedback_body(page):
-    """The inside of a feedback page's <body>: what goes into Moodle's Feedback comments (an HTML editor field)."""
+    """The inside of a feedback page's <body>, on one line: what goes into Moodle's Feedback comments (an HTML editor
+    field; one line, so that a spreadsheet opened in between keeps the CSV's rows whole)."""
     match = re.search(r"<body>(.*)</body>", page, re.S)
-    return (match.group(1) if match else page).strip()
+    return "".join(line.strip() for line in (match.group(1) if match else page).splitlines())
 
 
 def moodle_folder(entry, name, participant):

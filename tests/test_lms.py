@@ -5,6 +5,7 @@ zips, the choice among several files and the filled files' edge cases.
 """
 
 import csv
+import io
 import os
 import re
 import sys
@@ -26,6 +27,7 @@ import student_edition as se  # noqa: E402
 FIXTURES = Path(__file__).parent / "lms_fixtures"
 LIMITS = ["--cell-timeout", "30", "--notebook-timeout", "400", "--jobs", "2"]
 DAY = 86400
+CANVAS_FILE = ["--lms-gradebook", FIXTURES / "canvas_gradebook_export.csv"]
 
 # ---------------------------------------------------------------------------------------------- names, no run
 
@@ -314,7 +316,7 @@ def classes(tmp_path_factory, notebooks):
 
     runs = {}
     for name, submissions, extra in [
-        ("canvas", download, ["--lms-gradebook", FIXTURES / "canvas_gradebook_export.csv"]),
+        ("canvas", download, [*CANVAS_FILE, "--lms-column", "Neural network from scratch"]),
         ("moodle", moodle, ["--lms-gradebook", FIXTURES / "moodle_grading_worksheet.csv"]),
         ("gradescope", gradescope, []),
     ]:
@@ -367,7 +369,7 @@ def test_a_moodle_download_graded_end_to_end_into_its_worksheet_and_feedback_zip
     filled = assert_same_cells(
         out.with_name("moodle_grading_worksheet-graded.csv"), FIXTURES / "moodle_worksheet_expected.csv"
     )
-    assert filled[1][9].startswith("<h1>Feedback for José Müller</h1>\n<p><strong>Points: 11 of 11 (11/11 right)")
+    assert filled[1][9].startswith("<h1>Feedback for José Müller</h1><p><strong>Points: 11 of 11 (11/11 right)")
     assert "the points are scaled from 11 points to the LMS's 100" in result.stdout
     with zipfile.ZipFile(out.with_name("moodle-feedback.zip")) as archive:
         names = sorted(archive.namelist())
@@ -401,8 +403,8 @@ def test_a_gradescope_export_graded_end_to_end_every_group_member_a_row(classes)
 
 def assert_same_cells(path, expected_path):
     """Every cell of the filled file against the expected one (`<feedback>`: any non-empty HTML feedback)."""
-    got = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-    want = list(csv.reader(expected_path.read_text(encoding="utf-8").splitlines()))
+    got = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    want = list(csv.reader(io.StringIO(expected_path.read_text(encoding="utf-8"), newline="")))
     assert len(got) == len(want)
     for i, (row, expected) in enumerate(zip(got, want)):
         assert len(row) == len(expected), i
@@ -428,7 +430,7 @@ def test_regrading_one_student_in_each_layout_updates_their_rows_in_place(classe
     gradescope = tmp / "gradescope" / "submission_9001"
     (gradescope / "neural_network_from_scratch.ipynb").write_bytes(notebooks["right"])
     for name, path, who, extra in [
-        ("canvas", fixed, ["obrienseán"], ["--lms-gradebook", FIXTURES / "canvas_gradebook_export.csv"]),
+        ("canvas", fixed, ["obrienseán"], [*CANVAS_FILE, "--lms-column", "777"]),
         ("moodle", moodle, ["Anne-Marie Dupont"], ["--lms-gradebook", FIXTURES / "moodle_grading_worksheet.csv"]),
         ("gradescope", gradescope, ["Ada Lovelace", "李雷"], []),
     ]:
