@@ -3,9 +3,12 @@
     python teacher/grade.py SUBMISSIONS [-o grades.csv] [--points 1] [--only STUDENT] [--jobs N]
                             [--cell-timeout S] [--notebook-timeout S] [--memory BYTES] [--executed DIR]
                             [--master NOTEBOOK] [--hidden-tests FILE] [--seed N] [--data-dir DIR] [--no-sandbox]
+                            [--lms-gradebook CSV [--lms-column NAME] [--lms-output CSV]]
 
-SUBMISSIONS is one notebook, or a folder holding one file per student or one folder per student (as LMS and
-Gradescope exports have them). For each submission:
+SUBMISSIONS is one notebook, or a folder holding one file per student or one folder per student, or an LMS's
+download as it comes (Canvas, Moodle, Gradescope; the folder or its zip: teacher/intake.py), or one student's file
+or folder inside it (re-grading that student in place). --lms-gradebook: the LMS's gradebook export (Canvas) or
+grading worksheet (Moodle), written back with the scores filled in (teacher/lms.py). For each submission:
 
 1. Prepare it, like nbgrader's "overwrite cells" step: the cells a student should not change (the exercises'
    checks, the helper they share, the student edition's plumbing) are put back from the student edition built
@@ -22,7 +25,8 @@ Gradescope exports have them). For each submission:
    decides a grade. A file that is not a notebook of this lesson is "not gradable", with why.
 
 Where each step lives: teacher/intake.py (which file is whose), teacher/prepare.py (step 1), teacher/execute.py and
-teacher/sandbox.py (step 2), teacher/judge.py (step 3), teacher/reports.py (the files written).
+teacher/sandbox.py (step 2), teacher/judge.py (step 3), teacher/reports.py (the files written), teacher/lms.py (the
+LMS's own files).
 """
 
 import argparse
