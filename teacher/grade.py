@@ -87,7 +87,8 @@ def grade(submissions, options, only=None):
     output = Path(options.output)
     gradebook = Path(options.gradebook) if options.gradebook else output.with_name("gradebook.csv")
     feedback = Path(options.feedback) if options.feedback else output.with_name("feedback")
-    ours = [p.resolve() for p in (output, gradebook, feedback, Path(options.executed or feedback))]
+    written = [output.with_name("moodle-feedback.zip"), *([lms_target(options)] if options.lms_gradebook else [])]
+    ours = [p.resolve() for p in (output, gradebook, feedback, Path(options.executed or feedback), *written)]
     found = [  # the grader's own outputs, when written into the submissions folder, are no submission
         s for s in found if not (s.path and any(s.path.resolve() == p or p in s.path.resolve().parents for p in ours))
     ]
@@ -144,6 +145,7 @@ def grade(submissions, options, only=None):
             note = theirs[0][6] if total is None else ""
             book.append(gradebook_row(member, theirs, exercises, points, f"not gradable: {note}" if note else ""))
             page = write_feedback(feedback, member, theirs, their_total, points)
+            seconds[member.student] = seconds.get(sub.student, 0)
             if sub.layout == "moodle" and member.id:
                 pages[lms.moodle_folder(sub.entry, member.student, member.id)] = page
     update = single or bool(only)
@@ -172,10 +174,15 @@ def members_of(sub):
     return [dataclasses.replace(sub, student=name, id=lms_id, members=[]) for name, lms_id in sub.members]
 
 
+def lms_target(options):
+    """Where the filled LMS file goes: --lms-output, else <its name>-graded.csv next to grades.csv."""
+    source = Path(options.lms_gradebook)
+    return Path(options.lms_output or Path(options.output).with_name(f"{source.stem}-graded{source.suffix}"))
+
+
 def fill_lms_file(options, gradebook, feedback):
     """Write the LMS's own gradebook file (--lms-gradebook) with the scores of gradebook.csv, and say what was not."""
-    source = Path(options.lms_gradebook)
-    target = Path(options.lms_output or Path(options.output).with_name(f"{source.stem}-graded{source.suffix}"))
+    source, target = Path(options.lms_gradebook), lms_target(options)
     with open(gradebook, newline="", encoding="utf-8") as f:
         book = list(csv.DictReader(f))
     pages = {}
