@@ -161,7 +161,7 @@ def extract_zip(path, dest, limits):
                 most = limits["bytes"] // 2**20
                 raise NotGradable(f"a zip archive of {declared / 2**20:.0f} MB unpacked (at most {most} MB are read)")
             written = 0
-            for info in infos:
+            for index, info in enumerate(infos):
                 name = member_name(info)
                 parts = [p for p in name.split("/") if p not in ("", ".")]
                 if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
@@ -189,8 +189,11 @@ def extract_zip(path, dest, limits):
                         if size > info.file_size or written > limits["bytes"]:  # the sizes it declared were false
                             raise NotGradable(f"a zip archive whose member {name!r} is larger than it declares")
                         out.write(chunk)
-                stamp = datetime(*info.date_time).timestamp()  # the LMS's file time travels in the zip
-                os.utime(target, (stamp, stamp))
+                # The zip's time, and its order within one time: Moodle stamps every member with the time of the
+                # download but adds each student's files in upload order (assignsubmission_file's get_files sorts
+                # by timemodified), so one nanosecond per member keeps that order as the files' times.
+                stamp = int(datetime(*info.date_time).timestamp()) * 10**9 + index
+                os.utime(target, ns=(stamp, stamp))
     except NotGradable:
         shutil.rmtree(dest, ignore_errors=True)
         raise
@@ -257,13 +260,14 @@ def choose(notebooks, order):
     if not others:
         return graded[0], []
     tie = order(others[-1][0]) == order(graded[0])
-    how = "the last by name (same time)" if tie else "the latest"
+    how = "the last by name: they have the same time" if tie else "the latest"
     names = ", ".join(shown for _, shown in others)
-    return graded[0], [f"{len(notebooks)} notebooks handed in: graded {graded[1]} ({how}), set aside {names}"]
+    again = ": to grade another, pass its file" if tie else ""
+    return graded[0], [f"{len(notebooks)} notebooks handed in: graded {graded[1]} ({how}), set aside {names}{again}"]
 
 
 def mtime(path):
-    return path.stat().st_mtime
+    return path.stat().st_mtime_ns
 
 
 # ---------------------------------------------------------------------------------------------- a whole export

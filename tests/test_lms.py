@@ -167,7 +167,8 @@ def test_a_moodle_folder_with_two_notebooks_gives_the_latest_by_file_time(tmp_pa
     assert got.layout == "moodle" and subs["José Müller"].path.name == "nn.ipynb"
     assert subs["José Müller"].notes == ["2 notebooks handed in: graded nn.ipynb (the latest), set aside nn (1).ipynb"]
     assert subs["Seán OBrien"].notes == [
-        "2 notebooks handed in: graded sub/b.ipynb (the last by name (same time)), set aside sub/a.ipynb"
+        "2 notebooks handed in: graded sub/b.ipynb (the last by name: they have the same time), set aside "
+        "sub/a.ipynb: to grade another, pass its file"
     ]
 
 
@@ -300,14 +301,21 @@ def classes(tmp_path_factory, notebooks):
     touch(canvas / "smithjonesann_1003_5004_neural_network_from_scratch.py", b"# %%\nprint('a .py export')\n")
     download = tmp / "course-neural_network_from_scratch_submissions.zip"
     zip_of(download, {p.name: p.read_bytes() for p in sorted(canvas.iterdir())})
-    # Moodle: folders; José's with two notebooks (the later right), Seán's notebook in a zip, Anne-Marie's a PDF
+    # Moodle: its download zip, every member stamped with the download's time, each student's files in upload order:
+    # José's two notebooks (the later right), Seán's notebook in a zip, Anne-Marie's a PDF
     moodle = tmp / "moodle"
-    jose = moodle / "José Müller_5550001_assignsubmission_file"
-    touch(jose / "neural_network_from_scratch.ipynb", notebooks["none"], when=time.time() - 2 * DAY)
-    touch(jose / "neural_network_from_scratch (1).ipynb", notebooks["right"], when=time.time() - DAY)
     zip_of(tmp / "work.zip", {"neural_network_from_scratch.ipynb": notebooks["none"]})
-    touch(moodle / "Seán OBrien_5550002_assignsubmission_file" / "work.zip", (tmp / "work.zip").read_bytes())
-    touch(moodle / "Anne-Marie Dupont_5550003_assignsubmission_file" / "notes.pdf", b"%PDF-1.4\n")
+    moodle_zip = zip_of(
+        tmp / "COURSE-Neural network-1234.zip",
+        {
+            "José Müller_5550001_assignsubmission_file/neural_network_from_scratch.ipynb": notebooks["none"],
+            "José Müller_5550001_assignsubmission_file/neural_network_from_scratch (1).ipynb": notebooks["right"],
+            "Seán OBrien_5550002_assignsubmission_file/work.zip": (tmp / "work.zip").read_bytes(),
+            "Anne-Marie Dupont_5550003_assignsubmission_file/notes.pdf": b"%PDF-1.4\n",
+        },
+    )
+    with zipfile.ZipFile(moodle_zip) as archive:  # the teacher's unzipped copy, to re-grade one student from
+        archive.extractall(moodle)
     # Gradescope: a group of two (exercises 1 and 2), Grace's .py
     gradescope = tmp / "gradescope"
     touch(gradescope / "submission_metadata.yml", GRADESCOPE_METADATA.encode())
@@ -317,7 +325,7 @@ def classes(tmp_path_factory, notebooks):
     runs = {}
     for name, submissions, extra in [
         ("canvas", download, [*CANVAS_FILE, "--lms-column", "Neural network from scratch"]),
-        ("moodle", moodle, ["--lms-gradebook", FIXTURES / "moodle_grading_worksheet.csv"]),
+        ("moodle", moodle_zip, ["--lms-gradebook", FIXTURES / "moodle_grading_worksheet.csv"]),
         ("gradescope", gradescope, []),
     ]:
         out = tmp / f"out-{name}" / "grades.csv"
@@ -357,7 +365,8 @@ def test_a_moodle_download_graded_end_to_end_into_its_worksheet_and_feedback_zip
     out, result, seconds = runs["moodle"]
     print(result.stdout, f"\n{seconds:.0f} s")
     grades = by_key(read_csv(out))
-    assert statuses(grades, "José Müller") == RIGHT  # the later of the folder's two notebooks
+    assert statuses(grades, "José Müller") == RIGHT  # the later upload of the folder's two notebooks
+    assert "set aside neural_network_from_scratch.ipynb" in grades["José Müller", "total"]["detail"]
     assert statuses(grades, "Seán OBrien") == NONE  # the edition, handed in inside a zip
     assert grades["Anne-Marie Dupont", "all"]["detail"].startswith("a PDF, not the notebook")
     # value exercises are worded as values, function exercises as functions
