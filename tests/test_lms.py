@@ -172,6 +172,15 @@ def test_a_moodle_folder_with_two_notebooks_gives_the_latest_by_file_time(tmp_pa
     ]
 
 
+def test_moodles_download_zip_keeps_its_upload_order_though_every_file_has_the_same_time(tmp_path):
+    folder = "José Müller_5550001_assignsubmission_file"
+    members = {f"{folder}/z-first.ipynb": b"{}", f"{folder}/a-second.ipynb": b"{}"}  # upload order, not name order
+    got = intake.read(zip_of(tmp_path / "COURSE-Assignment-12.zip", members), lambda text: None)
+    (jose,) = got.submissions
+    assert (got.layout, jose.student, jose.path.name) == ("moodle", "José Müller", "a-second.ipynb")
+    assert jose.notes == ["2 notebooks handed in: graded a-second.ipynb (the latest), set aside z-first.ipynb"]
+
+
 GRADESCOPE_METADATA = """submission_9001:
   :submitters:
   - :name: Ada Lovelace
