@@ -30,7 +30,6 @@ LMS's own files).
 """
 
 import argparse
-import csv
 import dataclasses
 import os
 import re
@@ -87,7 +86,8 @@ def grade(submissions, options, only=None):
     output = Path(options.output)
     gradebook = Path(options.gradebook) if options.gradebook else output.with_name("gradebook.csv")
     feedback = Path(options.feedback) if options.feedback else output.with_name("feedback")
-    written = [output.with_name("moodle-feedback.zip"), *([lms_target(options)] if options.lms_gradebook else [])]
+    filled = lms.target(options.lms_gradebook, options.lms_output, output) if options.lms_gradebook else None
+    written = [output.with_name("moodle-feedback.zip"), *([filled] if filled else [])]
     ours = [p.resolve() for p in (output, gradebook, feedback, Path(options.executed or feedback), *written)]
     found = [  # the grader's own outputs, when written into the submissions folder, are no submission
         s for s in found if not (s.path and any(s.path.resolve() == p or p in s.path.resolve().parents for p in ours))
@@ -157,7 +157,11 @@ def grade(submissions, options, only=None):
         lms.moodle_feedback_zip(output.with_name("moodle-feedback.zip"), pages, update)
         print(f"Moodle feedback files: {output.with_name('moodle-feedback.zip')} (Upload multiple feedback files)")
     if options.lms_gradebook:
-        fill_lms_file(options, gradebook, feedback)
+        try:
+            page_of = lambda student: feedback / f"{safe_name(student)}.html"  # noqa: E731
+            print(lms.fill_from_gradebook(options.lms_gradebook, filled, gradebook, page_of, options.lms_column))
+        except (lms.LmsFileError, OSError) as e:
+            raise SystemExit(f"grade.py: --lms-gradebook {options.lms_gradebook}: {e}") from None
     print(summary(rows, exercises, seconds, sum(points.values())))
     how = "updated" if update else "wrote"
     print(f"{how} {output} and {gradebook} ({len(found)} submissions), feedback in {feedback}/")
@@ -172,35 +176,6 @@ def intake_notes(sub):
 def members_of(sub):
     """A group's other members, as submissions of their own (same file, same verdicts)."""
     return [dataclasses.replace(sub, student=name, id=lms_id, members=[]) for name, lms_id in sub.members]
-
-
-def lms_target(options):
-    """Where the filled LMS file goes: --lms-output, else <its name>-graded.csv next to grades.csv."""
-    source = Path(options.lms_gradebook)
-    return Path(options.lms_output or Path(options.output).with_name(f"{source.stem}-graded{source.suffix}"))
-
-
-def fill_lms_file(options, gradebook, feedback):
-    """Write the LMS's own gradebook file (--lms-gradebook) with the scores of gradebook.csv, and say what was not."""
-    source, target = Path(options.lms_gradebook), lms_target(options)
-    with open(gradebook, newline="", encoding="utf-8") as f:
-        book = list(csv.DictReader(f))
-    pages = {}
-    for row in book:
-        page = feedback / f"{safe_name(row['student'])}.html"
-        if page.exists():
-            pages[row["student"]] = lms.feedback_body(page.read_text(encoding="utf-8"))
-    try:
-        filled = lms.fill(source, target, book, options.lms_column, pages)
-    except (lms.LmsFileError, OSError) as e:
-        raise SystemExit(f"grade.py: --lms-gradebook {source}: {e}") from None
-    print(f"wrote {target}: {len(filled.filled)} scores in {filled.kind}'s column {filled.column!r}, ready to import")
-    if filled.scale:
-        print(f"  the points are {filled.scale}")
-    for name, why in filled.left:
-        print(f"  left as it was: {name}: {why}")
-    for student, lms_id, why in filled.missing:
-        print(f"  graded here, not filled in: {student} {lms_id}: {why}")
 
 
 def main(argv=None):

@@ -214,6 +214,31 @@ def fill(lms_file, output, book, column=None, feedback=None):
     return result
 
 
+def target(lms_file, output, grades):
+    """Where the filled LMS file goes: `output` (--lms-output), else <its name>-graded.csv next to grades.csv."""
+    source = Path(lms_file)
+    return Path(output or Path(grades).with_name(f"{source.stem}-graded{source.suffix}"))
+
+
+def fill_from_gradebook(lms_file, output, gradebook, page_of, column=None):
+    """Fill the LMS file from gradebook.csv (all students, after a re-grade too) and each student's HTML feedback
+    (`page_of(student)`: its path); return what to tell the teacher: what was written, what was left as it was,
+    who was not found."""
+    with open(gradebook, newline="", encoding="utf-8") as f:
+        book = list(csv.DictReader(f))
+    pages = {}
+    for row in book:
+        page = Path(page_of(row["student"]))
+        if page.exists():
+            pages[row["student"]] = feedback_body(page.read_text(encoding="utf-8"))
+    filled = fill(lms_file, output, book, column, pages)
+    lines = [f"wrote {output}: {len(filled.filled)} scores in {filled.kind}'s column {filled.column!r}: import it"]
+    lines += [f"  the points are {filled.scale}"] if filled.scale else []
+    lines += [f"  left as it was: {name}: {why}" for name, why in filled.left]
+    lines += [f"  graded here, not filled in: {student} {lms_id}: {why}" for student, lms_id, why in filled.missing]
+    return "\n".join(lines)
+
+
 def feedback_body(page):
     """The inside of a feedback page's <body>, on one line: what goes into Moodle's Feedback comments (an HTML editor
     field; one line, so that a spreadsheet opened in between keeps the CSV's rows whole)."""
