@@ -3,10 +3,13 @@
     python teacher/grade.py SUBMISSIONS [-o grades.csv] [--points 1] [--only STUDENT] [--jobs N]
                             [--cell-timeout S] [--notebook-timeout S] [--memory BYTES] [--executed DIR]
                             [--master NOTEBOOK] [--hidden-tests FILE] [--secret FILE] [--data-dir DIR] [--no-sandbox]
+                            [--lms-gradebook CSV [--lms-column NAME] [--lms-output CSV]]
     python teacher/grade.py --make-secret [--secret FILE]
 
-SUBMISSIONS is one notebook, or a folder holding one file per student or one folder per student (as LMS and
-Gradescope exports have them). For each submission:
+SUBMISSIONS is one notebook, or a folder holding one file per student or one folder per student, or an LMS's
+download as it comes (Canvas, Moodle, Gradescope; the folder or its zip: teacher/intake.py), or one student's file
+or folder inside it (re-grading that student in place). --lms-gradebook: the LMS's gradebook export (Canvas) or
+grading worksheet (Moodle), written back with the scores filled in (teacher/lms.py). For each submission:
 
 1. Prepare it, like nbgrader's "overwrite cells" step: the cells a student should not change (the exercises'
    checks, the helper they share, the student edition's plumbing) are put back from the student edition built
@@ -31,10 +34,12 @@ The hidden inputs are drawn from the teacher's secret (teacher/hidden_key.py; ma
 repository's own hidden tests is refused unless --public-hidden-tests-ok says so.
 
 Where each step lives: teacher/intake.py (which file is whose), teacher/prepare.py (step 1), teacher/execute.py and
-teacher/sandbox.py (step 2), teacher/judge.py (step 3), teacher/reports.py (the files written).
+teacher/sandbox.py (step 2), teacher/judge.py (step 3), teacher/reports.py (the files written), teacher/lms.py (the
+LMS's own files).
 """
 
 import argparse
+import dataclasses
 import os
 import re
 import secrets
@@ -52,25 +57,29 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import hidden_key  # noqa: E402
 import judge  # noqa: E402
+import lms  # noqa: E402
 import sandbox  # noqa: E402
 import student_edition as se  # noqa: E402
 from execute import Failed, executed_notebook, in_child, judged, run_submission, stop_all  # noqa: E402
 from hidden_key import HiddenKey, SecretError, is_public_hidden_tests, make_secret, secret_key  # noqa: E402
-from intake import NotGradable, find_submissions, student_of  # noqa: E402, F401 (student_of: the tests use it)
+from intake import NotGradable, student_of  # noqa: E402, F401 (student_of: the tests use it)
+from intake import read as read_submissions  # noqa: E402
 from prepare import SCRATCH_PATHS, SMALL_SETTINGS, final_cell, hidden_for, load_hidden_tests, prepare  # noqa: E402
 from reports import (  # noqa: E402
     GRADES_COLUMNS,
     NOTES_COLUMNS,
-    feedback_text,
+    gradebook_columns,
     gradebook_row,
     merge_rows,
     notes_of,
     parse_points,
+    replace_file,
     safe_name,
     summary,
     total_row,
     verdict_rows_and_notes,
     write_csv,
+    write_feedback,
 )
 
 
@@ -86,18 +95,29 @@ def grade(submissions, options, only=None):
     checks = judge.MasterChecks(master)
     points = parse_points(options.points, exercises)
     hidden_tests = None if options.hidden_tests == "none" else load_hidden_tests(options.hidden_tests)
-    found = find_submissions(submissions, lambda text: print(text, file=sys.stderr, flush=True))
-    single = Path(submissions).is_file()
+    if options.lms_gradebook:  # a wrong LMS file is said before the class is graded, not after
+        try:
+            lms.fill(options.lms_gradebook, None, [], options.lms_column)
+        except (lms.LmsFileError, OSError) as e:
+            raise SystemExit(f"grade.py: --lms-gradebook {options.lms_gradebook}: {e}") from None
+    intake = read_submissions(submissions, lambda text: print(text, file=sys.stderr, flush=True))
+    found, single = intake.submissions, intake.single
     output = Path(options.output)
     gradebook = Path(options.gradebook) if options.gradebook else output.with_name("gradebook.csv")
     feedback = Path(options.feedback) if options.feedback else output.with_name("feedback")
     teacher_notes = Path(options.notes) if options.notes else output.with_name("teacher-notes.csv")
-    ours = [p.resolve() for p in (output, gradebook, feedback, teacher_notes, Path(options.executed or feedback))]
+    filled = lms.target(options.lms_gradebook, options.lms_output, output) if options.lms_gradebook else None
+    written = [output.with_name("moodle-feedback.zip"), teacher_notes, *([filled] if filled else [])]
+    ours = [p.resolve() for p in (output, gradebook, feedback, Path(options.executed or feedback), *written)]
     found = [  # the grader's own outputs, when written into the submissions folder, are no submission
         s for s in found if not (s.path and any(s.path.resolve() == p or p in s.path.resolve().parents for p in ours))
     ]
     if only:
-        found = [s for s in found if s.student in only or (s.path and s.path.name in only)]
+        found = [
+            s
+            for s in found
+            if {s.student, *(m[0] for m in s.members), s.entry} & set(only) or (s.path and s.path.name in only)
+        ]
         if not found:
             raise SystemExit(f"grade.py: no submission of {', '.join(only)} in {submissions}")
     if not found:
@@ -121,9 +141,9 @@ def grade(submissions, options, only=None):
                 flush=True,
             )
     scratch = Path(tempfile.mkdtemp(prefix="grading-")).resolve()
-    seconds, results, lock, stopping = {}, {}, threading.Lock(), threading.Event()
+    seconds, results, pages, lock, stopping = {}, {}, {}, threading.Lock(), threading.Event()
     update = single or bool(only)
-    book_columns = ["student", "id", *[f"exercise {n}" for n in exercises], "total", "max", "note"]
+    book_columns = gradebook_columns(exercises)
 
     def one(index, sub):
         try:
@@ -131,7 +151,7 @@ def grade(submissions, options, only=None):
                 raise NotGradable(sub.problem)
             prepared = prepare(sub.path, edition, settings)
         except NotGradable as e:
-            return [[sub.student, sub.id, "all", "", "not gradable", 0, str(e)]], None, []
+            return [[sub.student, sub.id, "all", "", "not gradable", 0, "; ".join([str(e), *sub.notes])]], None, []
         token = secrets.token_hex(16)
         folder = scratch / f"{index:03d}-{safe_name(sub.student)}"
         home = str(folder / "home") if options.no_sandbox else sandbox.HOME
@@ -161,7 +181,7 @@ def grade(submissions, options, only=None):
             else ""
         )
         print(f"graded {sub.student} in {run.seconds:.1f} s{peak}", file=sys.stderr, flush=True)
-        return rows, total_row(sub, rows, notes_of(prepared, run, options), points), notes
+        return rows, total_row(sub, rows, intake_notes(sub) + notes_of(prepared, run, options), points), notes
 
     def failed(sub, why):
         rows = [[sub.student, sub.id, n, ex.title, "did not run", 0, why] for n, ex in exercises.items()]
@@ -181,29 +201,39 @@ def grade(submissions, options, only=None):
         with lock:
             if stopping.is_set():  # the grader was stopped while this student ran: no verdict
                 return
+            mine, total, noted = result
+            members = []
             try:
-                text = feedback_text(sub, *result[:2], points, exercises)
-                feedback.mkdir(parents=True, exist_ok=True)
-                replace_file(feedback / f"{safe_name(sub.student)}.md", text.encode("utf-8"))
+                for member in [sub, *members_of(sub)]:  # a group: every member gets the same rows
+                    theirs = [[member.student, member.id, *r[2:]] for r in mine]
+                    their_total = [member.student, member.id, *total[2:]] if total else None
+                    their_notes = [[member.student, member.id, *r[2:]] for r in noted]
+                    page = write_feedback(feedback, member, theirs, their_total, points)
+                    if sub.layout == "moodle" and member.id:
+                        pages[lms.moodle_folder(sub.entry, member.student, member.id)] = page
+                    seconds[member.student] = seconds.get(sub.student, 0)
+                    members.append((member, theirs, their_total, their_notes))
             except Exception as e:  # noqa: BLE001
                 print(f"writing the feedback of {sub.student} failed: {e}", file=sys.stderr, flush=True)
-                result = failed(sub, f"the grader could not write this student's feedback file: {e}")
-            results[index] = result
+                mine, total, noted = failed(sub, f"the grader could not write this student's feedback file: {e}")
+                members = [(sub, mine, total, noted)]
+            results[index] = members
             try:
                 write_tables()
             except Exception as e:  # noqa: BLE001 (a full disk, say: tried again after the next student)
                 print(f"writing {output} or {gradebook} failed: {e}", file=sys.stderr, flush=True)
 
     def write_tables():
-        """grades.csv and gradebook.csv with every student graded so far (and, updating, the others as they were)."""
-        done = [(found[i], results[i]) for i in sorted(results)]
-        rows = [row for _, (mine, total, _) in done for row in mine + ([total] if total else [])]
-        notes = [row for _, (_, _, noted) in done for row in noted]
+        """grades.csv, gradebook.csv and teacher-notes.csv with every student graded so far (and, updating, the
+        others as they were)."""
+        done = [member for i in sorted(results) for member in results[i]]
+        rows = [row for _, mine, total, _ in done for row in mine + ([total] if total else [])]
+        notes = [row for _, _, _, noted in done for row in noted]
         book = [
             gradebook_row(s, mine, exercises, points, f"not gradable: {mine[0][6]}" if total is None else "")
-            for s, (mine, total, _) in done
+            for s, mine, total, _ in done
         ]
-        students = {s.student for s, _ in done}
+        students = {s.student for s, *_ in done}
         for path, columns, new in [
             (output, GRADES_COLUMNS, rows),
             (gradebook, book_columns, book),
@@ -229,7 +259,18 @@ def grade(submissions, options, only=None):
             limits.close()
         shutil.rmtree(scratch, ignore_errors=True)
     write_tables()  # once more: the last write may have failed, and a class of none writes the headers
-    rows = [row for i in sorted(results) for row in results[i][0] + ([results[i][1]] if results[i][1] else [])]
+    if pages:
+        lms.moodle_feedback_zip(output.with_name("moodle-feedback.zip"), pages, update)
+        print(f"Moodle feedback files: {output.with_name('moodle-feedback.zip')} (Upload multiple feedback files)")
+    if options.lms_gradebook:
+        try:
+            page_of = lambda student: feedback / f"{safe_name(student)}.html"  # noqa: E731
+            print(lms.fill_from_gradebook(options.lms_gradebook, filled, gradebook, page_of, options.lms_column))
+        except (lms.LmsFileError, OSError) as e:
+            raise SystemExit(f"grade.py: --lms-gradebook {options.lms_gradebook}: {e}") from None
+    rows = [
+        row for i in sorted(results) for _, mine, total, _ in results[i] for row in mine + ([total] if total else [])
+    ]
     print(summary(rows, exercises, seconds, sum(points.values())))
     how = "updated" if update else "wrote"
     print(f"{how} {output} and {gradebook} ({len(found)} submissions), feedback in {feedback}/")
@@ -237,17 +278,14 @@ def grade(submissions, options, only=None):
     return rows
 
 
-def replace_file(path, data):
-    """Write data to path through a new file renamed over it: never into a link or half-written."""
-    partial = path.with_name(f".{path.name}.part")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)  # left only if the rename failed
+def intake_notes(sub):
+    """What intake decided that the teacher and the student should read: the file graded, what was set aside, late."""
+    return [*sub.notes, *(["handed in late (the LMS's marker)"] if sub.late else [])]
+
+
+def members_of(sub):
+    """A group's other members, as submissions of their own (same file, same verdicts)."""
+    return [dataclasses.replace(sub, student=name, id=lms_id, members=[]) for name, lms_id in sub.members]
 
 
 def main(argv=None):
@@ -289,6 +327,11 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default: %(default)s)")
     parser.add_argument("--data-dir", help="the MNIST CSVs' folder (default: data/ next to the master)")
     parser.add_argument("--executed", help="also save each executed notebook in this folder")
+    parser.add_argument("--lms-gradebook", help="the LMS's gradebook export (Canvas) or grading worksheet (Moodle)")
+    parser.add_argument(
+        "--lms-column", help="its column for this assignment (Canvas: found if only one; Moodle: Grade)"
+    )
+    parser.add_argument("--lms-output", help="the filled copy (default: <its name>-graded.csv next to --output)")
     parser.add_argument(
         "--no-sandbox", action="store_true", help="run without bubblewrap: the student's code runs as you, see README"
     )

@@ -261,7 +261,7 @@ def judge_with_notes(checks, n, entry, hidden):
         elif name.startswith("my_"):  # a function the learner writes
             reason = f"{name} still returns None (or raises NotImplementedError): write your code, ending in a return"
         else:  # a value
-            reason = f"{name} is still None: put your answer in its place"
+            reason = f"{name} is still None: put your answer in place of the None, then run the cell"
     if status != "right" or not hidden:
         return status, reason, ""
     values = entry.get("hidden")

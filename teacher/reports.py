@@ -2,6 +2,8 @@
 
 import csv
 import dataclasses
+import html
+import os
 import re
 import sys
 from pathlib import Path
@@ -164,23 +166,82 @@ def write_csv(path, columns, rows):
         writer.writerows(rows)
 
 
+def gradebook_columns(exercises):
+    """gradebook.csv's columns: one row per student, `late` from the LMS's marker (Canvas's LATE)."""
+    return ["student", "id", "late", *[f"exercise {n}" for n in exercises], "total", "max", "note"]
+
+
 def gradebook_row(sub, rows, exercises, points, note=""):
     got = {r[2]: r[5] for r in rows if r[2] in exercises}
     total = sum(got.values())
-    return [sub.student, sub.id, *[got.get(n, 0) for n in exercises], total, sum(points.values()), note]
+    late = "late" if sub.late else ""
+    return [sub.student, sub.id, late, *[got.get(n, 0) for n in exercises], total, sum(points.values()), note]
 
 
-def feedback_text(sub, rows, total, points, exercises):
-    """The student's feedback: each verdict and its reason (the checks' words; never reference code)."""
-    lines = [f"# Feedback for {sub.student}", ""]
+def feedback_parts(sub, rows, total, points):
+    """The feedback's content: (title, points line, [(heading, status, reason)], notes), in the checks' words."""
+    most = sum(points.values())
+    title = f"Feedback for {sub.student}"
     if rows and rows[0][2] == "all":
-        return "\n".join(lines + [f"Not graded: {rows[0][6]}.", "", f"Points: 0 of {sum(points.values())}", ""])
-    lines += [f"Points: {total[5]} of {sum(points.values())} ({total[4]})", ""]
-    for r in rows:
-        lines += [f"## Exercise {r[2]}: {r[3]} ({r[5]}/{points[r[2]]} points)", "", f"**{r[4]}**: {r[6]}", ""]
-    if total[6]:
-        lines += ["## Notes", "", total[6], ""]
+        return title, f"Not graded: {rows[0][6]}. Points: 0 of {most:g}", [], ""
+    sections = [(f"Exercise {r[2]}: {r[3]} ({r[5]:g}/{points[r[2]]:g} points)", r[4], r[6]) for r in rows]
+    return title, f"Points: {total[5]:g} of {most:g} ({total[4]})", sections, total[6]
+
+
+def feedback_text(sub, rows, total, points, exercises=None):
+    """The student's feedback as plain text: each verdict and its reason (the checks' words; never reference code)."""
+    title, score, sections, notes = feedback_parts(sub, rows, total, points)
+    lines = [title, "=" * len(title), "", score, ""]
+    for heading, status, reason in sections:
+        lines += [heading, f"  {status}: {reason}", ""]
+    if notes:
+        lines += ["Notes", f"  {notes}", ""]
     return "\n".join(lines)
+
+
+def feedback_html(sub, rows, total, points, exercises=None):
+    """The same feedback as a small HTML page (a Moodle feedback file, or a message pasted into any LMS)."""
+    title, score, sections, notes = feedback_parts(sub, rows, total, points)
+    colour = {"right": "#1a7f37", "wrong": "#b42318", "did not run": "#b42318"}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p><strong>{html.escape(score)}</strong></p>",
+    ]
+    for heading, status, reason in sections:
+        style = f' style="color: {colour[status]}"' if status in colour else ""
+        parts += [
+            f"<h2>{html.escape(heading)}</h2>",
+            f"<p><strong{style}>{html.escape(status)}</strong>: {html.escape(reason)}</p>",
+        ]
+    if notes:
+        parts += ["<h2>Notes</h2>", f"<p>{html.escape(notes)}</p>"]
+    return "\n".join(parts + ["</body></html>", ""])
+
+
+def write_feedback(folder, sub, rows, total, points):
+    """feedback/<student>.txt and .html; returns the HTML (for Moodle's feedback zip and worksheet)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = feedback_text(sub, rows, total, points)
+    page = feedback_html(sub, rows, total, points)
+    replace_file(folder / f"{safe_name(sub.student)}.txt", text.encode("utf-8"))
+    replace_file(folder / f"{safe_name(sub.student)}.html", page.encode("utf-8"))
+    return page
+
+
+def replace_file(path, data):
+    """Write data to path through a new file renamed over it: never into a link or half-written."""
+    partial = path.with_name(f".{path.name}.part")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)  # left only if the rename failed
 
 
 def safe_name(student):

@@ -177,7 +177,7 @@ def attacked(tmp_path_factory):
         nb.cells.insert(ex[3].answer + 1, nbformat.v4.new_code_cell(cell))
         nbformat.write(nb, attacks / f"{name}.ipynb")
     nbformat.write(answered(edition, SOLUTIONS), attacks / "blocked.ipynb")
-    (tmp / "class-out" / "feedback" / "blocked.md").mkdir(parents=True)  # its feedback file cannot be written
+    (tmp / "class-out" / "feedback" / "blocked.txt").mkdir(parents=True)  # its feedback file cannot be written
     start = time.monotonic()
     result, peak, scratch = grader_run(attacks, tmp / "class-out" / "grades.csv", tmp, marker)
     seconds = time.monotonic() - start
@@ -273,8 +273,8 @@ def test_honest_students_get_the_same_grades_and_feedback_as_without_the_attacke
     book = [r for r in read_csv(tmp / "class-out" / "gradebook.csv") if r["student"] in HONEST]
     assert book == read_csv(tmp / "honest-out" / "gradebook.csv")
     for name in HONEST:
-        feedback = (tmp / "class-out" / "feedback" / f"{name}.md").read_text()
-        assert feedback == (tmp / "honest-out" / "feedback" / f"{name}.md").read_text(), name
+        feedback = (tmp / "class-out" / "feedback" / f"{name}.txt").read_text()
+        assert feedback == (tmp / "honest-out" / "feedback" / f"{name}.txt").read_text(), name
 
 
 # ---------------------------------------------------------------------------------------------- fast, in-process
@@ -396,7 +396,7 @@ def test_a_grader_stopped_mid_class_keeps_the_students_graded_and_leaves_nothing
         stderr = grader.stderr.read().decode()
     assert grader.returncode == 128 + 15, stderr
     assert [r["status"] for r in read_csv(out) if r["student"] == "a_first"] == ["right"] * 3 + ["3/3 right"]
-    assert (out.parent / "feedback" / "a_first.md").exists()
+    assert (out.parent / "feedback" / "a_first.txt").exists()
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".part")]
     assert list(scratch.iterdir()) == []
     time.sleep(1)

@@ -555,7 +555,7 @@ def test_no_hidden_input_or_exception_text_reaches_the_student(secret_class):
     notes = read_csv(out.with_name("teacher-notes.csv"))
     rex = [r for r in notes if r["student"] == "rex" and r["exercise"] == two]
     assert rex and "hidden input [[" in rex[0]["note"]  # the teacher's notes hold what the student's do not
-    feedback = (out.parent / "feedback" / "rex.md").read_text()
+    feedback = (out.parent / "feedback" / "rex.txt").read_text()
     assert "logits shifted by +700 or -700 per row" in feedback
 
 
@@ -594,7 +594,7 @@ def test_a_later_redefinition_is_flagged_in_feedback_and_notes(secret_class):
             f"({first!r}): that one is what was graded (the last definition, as after Run all)"
         )
         assert words in total, total
-        assert words in (out.parent / "feedback" / "scratch.md").read_text()
+        assert words in (out.parent / "feedback" / "scratch.txt").read_text()
         assert any(r["exercise"] == str(n) and r["note"] == words for r in read_csv(out.with_name("teacher-notes.csv")))
     assert "defined again" not in grades["ada", "total"]["detail"]
 
@@ -607,8 +607,8 @@ def test_honest_students_are_graded_as_in_a_run_without_attacks(secret_class):
         assert [r for r in read_csv(with_attacks) if r["student"] == student] == [
             r for r in read_csv(alone) if r["student"] == student
         ]
-        assert (with_attacks.parent / "feedback" / f"{student}.md").read_text() == (
-            alone.parent / "feedback" / f"{student}.md"
+        assert (with_attacks.parent / "feedback" / f"{student}.txt").read_text() == (
+            alone.parent / "feedback" / f"{student}.txt"
         ).read_text()
     print(runs["class"][1].stdout)
 
