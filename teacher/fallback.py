@@ -119,6 +119,8 @@ class Fallback:
         os.chown(home, self.uid, self.gid)
         home.chmod(0o700)
         (inputs / "ipc_runner.py").write_text(IPC_RUNNER, encoding="utf-8")
+        for path in inputs.iterdir():  # copied from the grader's files, which only root may read
+            path.chmod(0o644)
         env = sandbox.environment(str(home), threads)
         env["TMPDIR"] = str(home)
         cmd = [sys.executable, str(inputs / "ipc_runner.py"), str(inputs / "sandbox_runner.py")]
