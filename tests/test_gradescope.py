@@ -16,7 +16,6 @@ The class: honest submissions, graded also by teacher/grade.py directly (same ve
 attacks, each with no point gained and results.json intact and valid against the documented format.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -94,7 +93,7 @@ SCHEMA = {
 
 # the container's first process: Docker's seccomp rules for namespaces (when blocked), run_autograder, then the
 # harness's wait before it reads results.json
-HARNESS = r'''
+HARNESS = r"""
 import errno, hashlib, json, os, subprocess, sys, time
 if sys.argv[1] == "blocked":
     import pyseccomp as seccomp
@@ -132,7 +131,7 @@ def left(uid):
     return found
 json.dump({"returncode": code, "seconds": seconds, "changed_after_exit": digest() != before,
            "left": left(int(sys.argv[3]))}, open("/harness/harness.json", "w"))
-'''
+"""
 
 
 class Cgroup:
@@ -218,7 +217,10 @@ def container(tmp, name, autograder_zip, files, python, blocked, metadata=None):
         if entry.name in ("proc", "dev", "tmp", "root", "autograder", "harness"):
             continue
         cmd += ["--symlink", os.readlink(entry), str(entry)] if entry.is_symlink() else ["--ro-bind", *[str(entry)] * 2]
-    cmd += ["--dev", "/dev", "--proc", "/proc", "--bind", str(scratch), "/tmp"]
+    # blocked: a /proc of its own, as Docker's; allowed: the machine's, since a fresh /proc comes with bubblewrap's
+    # read-only covers (/proc/sys...), under which the kernel lets no nested sandbox mount a /proc of its own
+    cmd += ["--dev", "/dev", *(["--proc", "/proc"] if blocked else ["--bind", "/proc", "/proc"])]
+    cmd += ["--bind", str(scratch), "/tmp"]
     cmd += ["--perms", "0755", "--tmpfs", "/root"]  # the base interpreter (pyenv's, under /root here), readable by all
     for folder in reversed(pyenv.parents[: len(pyenv.relative_to("/root").parts) - 1]):
         cmd += ["--perms", "0755", "--dir", str(folder)]
@@ -226,7 +228,8 @@ def container(tmp, name, autograder_zip, files, python, blocked, metadata=None):
     cmd += ["--ro-bind", str(python), "/tmp/gradescope-python"]
     cmd += ["--bind", str(auto), "/autograder", "--bind", str(harness), "/harness"]
     cmd += ["--ro-bind", str(top / "passwd"), "/etc/passwd", "--ro-bind", str(top / "group"), "/etc/group"]
-    cmd += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--chdir", "/autograder"]
+    cmd += [*(["--unshare-pid"] if blocked else []), "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
+    cmd += ["--chdir", "/autograder"]
     cmd += ["--clearenv", "--setenv", "PATH", "/tmp/gradescope-python/bin:/usr/local/bin:/usr/bin:/bin"]
     cmd += ["--setenv", "HOME", "/root", "--setenv", "LANG", "C.UTF-8"]
     cmd += ["/tmp/gradescope-python/bin/python3", "/harness/harness.py"]
@@ -258,7 +261,8 @@ def python310(tmp_path_factory):
     uv = [sys.executable, "-m", "uv"]
     subprocess.run([*uv, "venv", "-q", "-p", str(PYTHON_310), str(venv)], check=True)
     requirements = ROOT / "teacher" / "gradescope" / "requirements.txt"
-    subprocess.run([*uv, "pip", "install", "-q", "-p", str(venv / "bin" / "python"), "-r", str(requirements)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([*uv, "pip", "install", "-q", "-p", python, "-r", str(requirements)], check=True)
     return venv
 
 
@@ -290,18 +294,22 @@ class Listener:
 
 
 def attacks(port):
-    """{name: (code for exercise 2's cell, the most points it may get)}; exercises 1 and 3 are answered right.
+    """{name: (code for some exercises' cells, the most points it may get)}; the others are answered right.
 
-    An attack that works sets threshold = 100 (right: 3 points); refused, it leaves 3 (wrong: 2 points). The
-    resource attacks answer right when they are contained as the student should see it (e.g. a MemoryError)."""
+    Exercise 2 (a number above 8): an attack there that works sets threshold = 100 (right), refused it leaves 3
+    (wrong); points 1=2, 2=1, 3=3, so 5 of 6 is the most a refused attack gets. The resource attacks answer right
+    when they are contained as the student should see it (a MemoryError, a refused process): 6 of 6."""
     fork = (
         "import subprocess\nstarted = []\ntry:\n    for _ in range(1000):\n"
         "        started.append(subprocess.Popen(['sleep', '60']))\nexcept OSError as e:\n"
         "    print('stopped at', len(started), e)\nprint(len(started), 'processes')\nthreshold = 11"
     )
+    # exercise 1 wrong (x + 1), and a process that outlives the notebook: it forges exercise 1's values on the
+    # notebook's cases in whatever values file appears, and writes results.json, for a minute
     survivor = (
         "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', " + repr(SURVIVOR) + "], "
-        "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\nthreshold = 3"
+        "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n\n\n"
+        "def my_double(x):\n    return x + 1"
     )
     reads = (
         "threshold = 3\nimport os\nfor path in ['/autograder/source/grader/hidden_tests.py', "
@@ -326,18 +334,16 @@ def attacks(port):
     )
     flood = "for _ in range(100):\n    print('x' * 1_000_000)  # 100 MB of output\nthreshold = 11"
     return {
-        "writes_results": (writes, 2),
-        "survivor_rewrites": (survivor, 2),
-        "reads_source": (reads, 2),
-        "connects": (connects, 2),
-        "processes_1000": (fork, 3),
-        "memory_hog": (hog, 3),
-        "output_100mb": (flood, 3),
+        "writes_results": ({2: writes}, 5),
+        "survivor_rewrites": ({1: survivor}, 4),
+        "reads_source": ({2: reads}, 5),
+        "connects": ({2: connects}, 5),
+        "processes_1000": ({2: fork}, 6),
+        "memory_hog": ({2: hog}, 6),
+        "output_100mb": ({2: flood}, 6),
     }
 
 
-# a process that outlives the notebook: it forges exercise 2's value in whatever values file appears, and writes
-# results.json, for a minute
 SURVIVOR = """
 import glob, json, os, time
 end = time.time() + 60
@@ -345,7 +351,7 @@ while time.time() < end:
     for path in glob.glob(os.path.expanduser('~') + '/.grader-*.json'):
         try:
             data = json.load(open(path))
-            data['2'] = {'defined': True, 'public': {'value': 100}}
+            data['1']['public'] = {'runs': [{'result': 0.0}, {'result': 2.0}, {'result': 5.0}, {'result': -6.0}]}
             json.dump(data, open(path, 'w'))
         except Exception:
             pass
@@ -390,20 +396,19 @@ def gradescope_class(tmp_path_factory, python310):
     submissions["gus"] = {"gus.py": b"# %%\ndef my_double(x):\n    return 2 * x\n"}
     expected = {}
     for name, (code, most) in attacks(listener.port).items():
-        nb = answered(edition, {1: SOLUTIONS[1], 2: code, 3: SOLUTIONS[3]})
+        nb = answered(edition, {**SOLUTIONS, **code})
         submissions[name] = {f"{name}.ipynb": nbformat.writes(nb).encode()}
         expected[name] = most
     runs = {}
-    jobs = [(mode, name) for mode in ("blocked", "allowed") for name in submissions]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        done = pool.map(
-            lambda job: container(
-                tmp / job[0], job[1], autograder, submissions[job[1]], python310, blocked=job[0] == "blocked"
-            ),
-            jobs,
-        )
-        for job, result in zip(jobs, done):
-            runs[job] = result
+    for mode in ("blocked", "allowed"):  # two containers at a time, each with half a CPU; one mode at a time
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = pool.map(
+                lambda name, mode=mode: container(
+                    tmp / mode, name, autograder, submissions[name], python310, blocked=mode == "blocked"
+                ),
+                submissions,
+            )
+            runs.update({(mode, name): result for name, result in zip(submissions, done)})
     listener.close()
     # teacher/grade.py on the same notebooks, as a teacher grades a class (bubblewrap, this machine)
     folder = tmp / "class"
@@ -468,7 +473,8 @@ def test_the_same_grades_as_grade_py(gradescope_class, mode):
         assert results["score"] == float(direct[name, "total"]["points"]), (name, results)
         for test in results["tests"]:
             row = direct[name, test["number"]]
-            assert test["score"] == float(row["points"]) and test["max_score"] == {"1": 2, "2": 1, "3": 3}[row["exercise"]]
+            assert test["score"] == float(row["points"])
+            assert test["max_score"] == {"1": 2, "2": 1, "3": 3}[row["exercise"]]
             assert test["output"] == f"**{row['status']}**: {gradescope.markdown(row['detail'])}", (name, test)
             assert test["output_format"] == "md" and test["name"] == f"Exercise {row['exercise']}: {row['title']}"
         assert results["output"].startswith(f"# Feedback for {name}\n"), results["output"]
@@ -486,11 +492,11 @@ def test_attacks_gain_nothing(gradescope_class, mode):
         results = runs[mode, name]["results"]
         assert results["score"] <= most, (name, results)
         scores = {t["number"]: t["score"] for t in results["tests"]}
-        assert scores["1"] == 2 and scores["3"] == 3, (name, results)  # the honest answers still graded
-    for name in ("memory_hog", "output_100mb"):  # contained as the student should see it: a MemoryError, or nothing
-        assert runs[mode, name]["results"]["score"] == 6, (name, runs[mode, name]["results"])
-    for name in ("writes_results", "survivor_rewrites", "reads_source", "connects"):
-        assert runs[mode, name]["results"]["score"] == 2, (name, runs[mode, name]["results"])
+        assert scores["3"] == 3, (name, results)  # the honest answers still graded
+    for name, (_, most) in attacks(0).items():
+        assert runs[mode, name]["results"]["score"] == most, (name, runs[mode, name]["results"])
+    survivor = {t["number"]: t for t in runs[mode, "survivor_rewrites"]["results"]["tests"]}
+    assert survivor["1"]["output"].startswith("**wrong**"), survivor["1"]
     if mode == "blocked":
         assert "killed" in runs[mode, "survivor_rewrites"]["log"]
 
