@@ -43,8 +43,13 @@ MEMORY = 768 * 2**20  # Gradescope's defaults
 CPU_QUOTA = 0.5
 TIME_LIMIT = 600
 STUDENT_UID = 1500
+# Python 3.10 itself (pyenv's shims are scripts that uv cannot inspect)
 PYTHON_310 = next(
-    (p for p in [shutil.which("python3.10"), *sorted(Path("/root/.pyenv/versions").glob("3.10*/bin/python3.10"))] if p),
+    (
+        str(p)
+        for p in [*sorted(Path("/root/.pyenv/versions").glob("3.10*/bin/python3.10")), Path("/usr/bin/python3.10")]
+        if p.exists()
+    ),
     None,
 )
 NEEDS = shutil.which("bwrap") and os.geteuid() == 0 and PYTHON_310
