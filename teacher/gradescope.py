@@ -3,7 +3,7 @@
 Make the autograder zip (then, on Gradescope: the assignment's Configure Autograder page, upload it):
 
     python teacher/gradescope.py zip -o autograder.zip [--points 1] [--hidden-tests FILE] [--secret FILE]
-                                 [--seed N] [--master NOTEBOOK] [--data-dir DIR] [--memory 1.5G]
+                                 [--seed N] [--master NOTEBOOK] [--data-dir DIR] [--memory 2G]
                                  [--cell-timeout 120] [--notebook-timeout 420] [--answer-timeout 20]
                                  [--visibility visible] [--hidden-visibility visible]
 
@@ -391,7 +391,7 @@ def main(argv=None):
     make.add_argument("--secret", help="the secret file that decides the hidden cases (grade.py --secret)")
     make.add_argument("--seed", type=int, help="seed of the hidden cases (default: a random one, kept in the zip)")
     make.add_argument("--data-dir", help="the MNIST CSVs' folder (default: data/ next to the master)")
-    make.add_argument("--memory", default="1.5G", help="address space per process (default: %(default)s)")
+    make.add_argument("--memory", default="2G", help="address space per process (default: %(default)s)")
     make.add_argument("--cell-timeout", type=float, default=120, help="seconds per cell (default: %(default)s)")
     make.add_argument("--notebook-timeout", type=float, default=420, help="seconds per notebook (default: 420)")
     make.add_argument("--answer-timeout", type=float, default=20, help="seconds per exercise's values (default: 20)")

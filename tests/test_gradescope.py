@@ -516,3 +516,43 @@ def test_report_time_and_memory(gradescope_class):
             f"score {run['results']['score']:g}  (load {load[0]:.1f})"
         )
     assert all(run["seconds"] < TIME_LIMIT for run in runs.values())
+
+
+@pytest.fixture(scope="module")
+def real_submission(tmp_path_factory, python310):
+    """The real notebook's autograder (the command's defaults) on the master with its solutions filled in, in a
+    container with namespaces blocked (Gradescope's case), and teacher/grade.py on the same notebook."""
+    tmp = tmp_path_factory.mktemp("gradescope-real")
+    autograder = tmp / "autograder.zip"
+    made = subprocess.run(
+        [sys.executable, str(ROOT / "teacher" / "gradescope.py"), "zip", "-o", str(autograder), "--seed", "7"],
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    master = nbformat.read(ROOT / "neural_network_from_scratch.ipynb", as_version=4)
+    right = {n: se.solution_code(master, e) for n, e in se.find_exercises(master).items()}
+    notebook = nbformat.writes(answered(master, right))
+    run = container(tmp, "ada", autograder, {"lesson.ipynb": notebook.encode()}, python310, blocked=True)
+    (tmp / "class").mkdir()
+    (tmp / "class" / "ada.ipynb").write_text(notebook)
+    direct = run_grader(tmp / "class", "-o", tmp / "direct" / "grades.csv", "--seed", "7", cwd=tmp)
+    assert direct.returncode == 0, direct.stderr
+    return autograder, run, by_student(read_csv(tmp / "direct" / "grades.csv"))
+
+
+def test_the_real_notebook_at_gradescopes_default_resources(real_submission):
+    autograder, run, direct = real_submission
+    results = run["results"]
+    jsonschema.validate(results, SCHEMA)
+    assert "isolation: teacher/fallback.py" in run["log"] and run["harness"]["returncode"] == 0, run["log"][-3000:]
+    assert results["score"] == float(direct["ada", "total"]["points"]) == 11.0, results
+    for test in results["tests"]:
+        row = direct["ada", test["number"]]
+        assert test["output"] == f"**{row['status']}**: {gradescope.markdown(row['detail'])}", test
+    assert run["oom_kills"] == 0 and run["harness"]["left"] == []
+    print(
+        f"real notebook on Gradescope's defaults (768 MB, half a CPU): zip {autograder.stat().st_size / 2**20:.1f} MB, "
+        f"run_autograder {run['harness']['seconds']:.0f} s, memory peak {run['peak_mb']} MB (page cache included), "
+        f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
