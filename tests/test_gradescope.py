@@ -259,6 +259,101 @@ def container(tmp, name, autograder_zip, files, python, blocked, metadata=None):
     }
 
 
+# ---------------------------------------------------------------------------------------------- fast, in-process
+
+SETTINGS = {
+    "points": {"1": 2.0, "2": 1.0, "3": 3.0},
+    "hidden_exercises": [1, 3],
+    "visibility": "visible",
+    "hidden_visibility": "visible",
+}
+ROWS = [
+    {"student": "ada", "id": "", "exercise": "1", "title": "doubling", "status": "right", "points": "2.0"},
+    {"student": "ada", "id": "", "exercise": "2", "title": "a threshold", "status": "wrong", "points": "0"},
+    {"student": "ada", "id": "", "exercise": "3", "title": "squares", "status": "wrong", "points": "0"},
+    {"student": "ada", "id": "", "exercise": "total", "title": "", "status": "1/3 right", "points": "2.0"},
+]
+DETAILS = ["matches (and right on 4 hidden cases)", "3 is not above 8: try *more* <b>", "x" * 50_000, "2 wrong"]
+
+
+def test_results_json_per_exercise_clipped_and_visibility_as_the_teacher_sets():
+    rows = [dict(r, detail=d) for r, d in zip(ROWS, DETAILS)]
+    results = gradescope.results_from(rows, "# Feedback for ada\n" + "y" * 100_000, SETTINGS, 12.4)
+    jsonschema.validate(results, SCHEMA)
+    assert results["score"] == 2.0 and results["execution_time"] == 12 and results["stdout_visibility"] == "hidden"
+    assert [t["max_score"] for t in results["tests"]] == [2.0, 1.0, 3.0]
+    assert results["tests"][1]["output"] == "**wrong**: 3 is not above 8: try \\*more\\* \\<b\\>"
+    assert len(results["tests"][2]["output"]) <= gradescope.TEST_CHARS and "cut here" in results["tests"][2]["output"]
+    assert len(results["output"]) <= gradescope.OUTPUT_CHARS
+    later = dict(SETTINGS, hidden_visibility="after_due_date")
+    shown = gradescope.shown_feedback(rows, "the feedback file", later)
+    results = gradescope.results_from(rows, shown, later, 1)
+    assert [t["visibility"] for t in results["tests"]] == ["after_due_date", "visible", "after_due_date"]
+    assert "Exercise 2: a threshold" in shown and "Exercise 1:" not in shown and "Exercise 3:" not in shown
+    assert "Exercises 1, 3 are also graded on hidden cases: their results are shown after due date." in shown
+    assert gradescope.shown_feedback(rows, "the feedback file", SETTINGS) == "the feedback file"
+
+
+def test_clipping_never_ends_inside_an_escape():
+    for n in range(60, 80):
+        text = gradescope.clip("\\" * 100, n)
+        kept = text.split("\n\n*(cut")[0]
+        assert len(text) <= n and (len(kept) - len(kept.rstrip("\\"))) % 2 == 0
+
+
+def test_the_submitted_notebook_is_found_in_a_folder_or_a_zip(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    one = tmp_path / "one"
+    (one / "sub").mkdir(parents=True)
+    (one / "sub" / "x.ipynb").write_text("{}")
+    assert gradescope.submitted_file(one, work, "ada").read_text() == "{}"
+    for name, members, why in [
+        ("two", {"a.ipynb": "{}", "b/c.ipynb": "{}"}, "several notebooks in the zip"),
+        ("none", {"a.py": ""}, "no notebook in the zip"),
+    ]:
+        folder = tmp_path / name
+        folder.mkdir()
+        with zipfile.ZipFile(folder / "work.zip", "w") as z:
+            for member, text in members.items():
+                z.writestr(member, text)
+        with pytest.raises(gradescope.NotGradable, match=why):
+            gradescope.submitted_file(folder, work, "ada")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "work.zip").write_bytes(b"not a zip")
+    with pytest.raises(gradescope.NotGradable, match="does not open"):
+        gradescope.submitted_file(bad, work, "ada")
+    big = tmp_path / "big"  # a zip that expands far beyond the limit: read bounded, refused
+    big.mkdir()
+    with zipfile.ZipFile(big / "work.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("lesson.ipynb", b"0" * (gradescope.NOTEBOOK_BYTES + 10))
+    with pytest.raises(gradescope.NotGradable, match="larger than"):
+        gradescope.submitted_file(big, work, "ada")
+    several = tmp_path / "several"
+    several.mkdir()
+    (several / "a.ipynb").write_text("{}")
+    (several / "b.ipynb").write_text("{}")
+    with pytest.raises(gradescope.NotGradable, match="several notebooks were handed in"):
+        gradescope.submitted_file(several, work, "ada")
+
+
+def test_the_zip_refuses_bad_input_before_writing(tmp_path):
+    command = [sys.executable, str(ROOT / "teacher" / "gradescope.py"), "zip", "-o", str(tmp_path / "a.zip")]
+    for extra, why in [
+        (["--secret", str(tmp_path / "missing")], "--secret"),
+        (["--data-dir", str(tmp_path)], "holds no *.csv.gz"),
+        (["--master", str(tmp_path / "missing.ipynb")], "the master"),
+        (["--points", "99=2"], "exercise 99"),
+    ]:
+        result = subprocess.run(command + extra, capture_output=True, text=True)
+        assert result.returncode != 0 and why in result.stderr, (extra, result.stderr)
+        assert not (tmp_path / "a.zip").exists() and not (tmp_path / "a.zip.partial").exists()
+
+
+# ---------------------------------------------------------------------------------------------- in containers
+
+
 @pytest.fixture(scope="module")
 def python310(tmp_path_factory):
     """A Python 3.10 environment from the zip's pinned requirements (what setup.sh installs on Gradescope)."""
