@@ -1,8 +1,11 @@
 """Isolation where bubblewrap cannot start: Gradescope's Docker container, whose seccomp profile forbids creating
 namespaces even to root ("Creating new namespace failed: Operation not permitted", containers/bubblewrap#505).
 
-The runner and the student's kernel then run as an unprivileged user (`student`, made by the autograder's setup.sh
-as Gradescope's security guide does; `nobody` if there is none), in a session of their own, with:
+The runner and the student's kernel then run as an unprivileged user of their own, in a session of their own: a
+user id drawn at random for this run (2**20 to 2**30, no account: nothing else in the container, or in another
+container of the same machine, runs as it, so its process limit and the final kill concern this submission only;
+a named `student` shared by all containers would let one student's thousand processes use up another's limit),
+with:
 
 - no new privileges (prctl PR_SET_NO_NEW_PRIVS): no setuid program gives root back;
 - a seccomp filter (libseccomp's own Python bindings, `python3-seccomp`, or `pyseccomp`, a ctypes wrapper with the
@@ -28,6 +31,7 @@ import errno
 import os
 import pwd
 import resource
+import secrets
 import signal
 import socket
 import sys
@@ -36,7 +40,6 @@ from pathlib import Path
 
 import sandbox
 
-USER = "student"
 PROCESSES = 256  # tasks (threads count) of the user at once: a kernel uses about 10
 FILE_SIZE = 256 * 2**20  # bytes of any one file written (the executed notebook with 100 MB of output fits)
 PR_SET_NO_NEW_PRIVS = 38
@@ -90,14 +93,16 @@ def syscall_filter():
 class Fallback:
     """Confinement without namespaces; execute.run_submission uses command() and kill_all()."""
 
-    def __init__(self, cpu_seconds, memory=0, user=USER, processes=PROCESSES, file_size=FILE_SIZE):
-        try:
-            entry = pwd.getpwnam(user)
-            self.user, self.uid, self.gid = user, entry.pw_uid, entry.pw_gid
-        except KeyError:
-            self.user, self.uid, self.gid = "nobody", 65534, 65534
-        if self.uid == 0 or os.geteuid() != 0:
-            raise SystemExit("fallback isolation: the grader must run as root and the student's user must not be root")
+    def __init__(self, cpu_seconds, memory=0, processes=PROCESSES, file_size=FILE_SIZE):
+        if os.geteuid() != 0:
+            raise SystemExit("fallback isolation: the grader must run as root (Gradescope runs run_autograder so)")
+        while True:
+            self.uid = self.gid = 2**20 + secrets.randbelow(2**30 - 2**20)
+            try:
+                pwd.getpwuid(self.uid)
+            except KeyError:  # no account has it
+                break
+        self.user = f"uid {self.uid}"
         self.memory, self.cpu_seconds = memory, int(cpu_seconds)
         self.processes, self.file_size = processes, file_size
         self.filter = syscall_filter()  # built here: the child between fork and exec only loads it
@@ -106,7 +111,7 @@ class Fallback:
     def describe(self):
         limits = f"address space {self.memory / 2**30:g} GiB per process" if self.memory else "no address-space limit"
         return (
-            f"user {self.user} (uid {self.uid}), no new privileges, seccomp: no socket but Unix sockets, no ptrace; "
+            f"a user of its own ({self.user}), no new privileges, seccomp: no socket but Unix sockets, no ptrace; "
             f"{limits}, {self.processes} processes, files up to {self.file_size // 2**20} MB, "
             f"{self.cpu_seconds} CPU seconds per process; every process of {self.user} killed before the verdicts"
         )
@@ -122,7 +127,7 @@ class Fallback:
         for path in inputs.iterdir():  # copied from the grader's files, which only root may read
             path.chmod(0o644)
         env = sandbox.environment(str(home), threads)
-        env["TMPDIR"] = str(home)
+        env.update(TMPDIR=str(home), USER="student", LOGNAME="student")  # the user has no account to look up
         cmd = [sys.executable, str(inputs / "ipc_runner.py"), str(inputs / "sandbox_runner.py")]
         cmd += [str(inputs / "submission.ipynb"), *runner_args]
         self.memory = memory

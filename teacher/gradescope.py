@@ -403,6 +403,12 @@ def main(argv=None):
         return run()
     options.data_dir = options.data_dir or str(Path(options.master).resolve().parent / "data")
     parse_memory(options.memory)
+    if options.hidden_tests == str(HERE / "hidden_tests.py"):
+        print(
+            "note: the hidden tests are this public repository's (teacher/hidden_tests.py): the zip's seed keeps "
+            "their inputs unpredictable, but what kinds of cases they are is public; pass --hidden-tests YOUR_COPY",
+            file=sys.stderr,
+        )
     out = make_zip(options)
     size = out.stat().st_size
     print(f"wrote {out} ({size / 2**20:.1f} MB): upload it on Gradescope (Configure Autograder), see teacher/README.md")
