@@ -179,8 +179,9 @@ class Cgroup:
         return 0
 
     def remove(self):
+        """Kill what is left and remove the cgroup (exiting processes can take seconds on a loaded machine)."""
         for d in self.dirs:
-            for _ in range(100):
+            for _ in range(600):
                 pids = (d / "cgroup.procs").read_text().split()
                 for pid in pids:
                     try:
@@ -192,6 +193,7 @@ class Cgroup:
                     break
                 except OSError:
                     time.sleep(0.1)
+            assert not d.exists(), f"the test's cgroup {d} could not be removed"
 
 
 def container(tmp, name, autograder_zip, files, python, blocked, metadata=None):
