@@ -78,9 +78,13 @@ def run_submission(prepared, folder, final, values_path, options, cgroup=None):
     nbformat.write(prepared.nb, inputs / "submission.ipynb")
     (inputs / "sandbox_runner.py").write_bytes((HERE / "sandbox_runner.py").read_bytes())
     args = [str(options.cell_timeout), str(options.final_timeout)]
+    isolation = getattr(options, "isolation", None)  # teacher/fallback.py, where bubblewrap cannot start
     if options.no_sandbox:
         home.mkdir()
-        cmd, env, limit = sandbox.unsandboxed(home, inputs, options.memory, args, options.threads)
+        if isolation:
+            cmd, env, limit = isolation.command(home, inputs, options.memory, args, options.threads)
+        else:
+            cmd, env, limit = sandbox.unsandboxed(home, inputs, options.memory, args, options.threads)
         cwd = home
     else:
         cmd = sandbox.command(inputs, options.data_dir, options.memory, args, options.threads, cgroup)
@@ -120,6 +124,8 @@ def run_submission(prepared, folder, final, values_path, options, cgroup=None):
         if event["event"] == "kernel" and options.no_sandbox and isinstance(event.get("pgid"), int):
             kill_group(event["pgid"])
     kill_group(child.pid)
+    if isolation:  # processes of its user in sessions of their own outlive the group
+        isolation.kill_all()
     child.wait()
     RUNNING.discard(child.pid)
     seconds = time.monotonic() - start

@@ -288,7 +288,8 @@ def members_of(sub):
     return [dataclasses.replace(sub, student=name, id=lms_id, members=[]) for name, lms_id in sub.members]
 
 
-def main(argv=None):
+def main(argv=None, isolation=None):
+    """The command line; `isolation` (teacher/fallback.py) confines each run where bubblewrap cannot start."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "submissions", nargs="?", help="a notebook, or a folder of submissions (a file or a folder each)"
@@ -366,7 +367,11 @@ def main(argv=None):
     options.memory = parse_bytes(options.memory)
     options.final_timeout = options.answer_timeout * 30 + 60
     options.threads = max(1, (os.cpu_count() or 1) // options.jobs)
-    if options.no_sandbox:
+    options.isolation = isolation
+    if isolation:  # the paths the kernel sees are the real ones, as without bubblewrap; the confinement is its own
+        options.no_sandbox = True
+        print(f"isolation: no bubblewrap; {isolation.describe()}", file=sys.stderr, flush=True)
+    elif options.no_sandbox:
         print(
             "WARNING: --no-sandbox: each submission runs as your user, with your network, and can read and change "
             "your files (the master notebook, the hidden tests, the other submissions, this folder); only the "

@@ -33,6 +33,7 @@ def secret_home(tmp):  # noqa: N802
     """The teacher's secret made (on first use) in the test's folder, not in the home folder's ~/.config."""
     return {"XDG_CONFIG_HOME": str(tmp / "config")}
 
+
 CANVAS_FILE = ["--lms-gradebook", FIXTURES / "canvas_gradebook_export.csv"]
 
 # ---------------------------------------------------------------------------------------------- names, no run
