@@ -49,12 +49,15 @@ def read_hostile(path, limit):
     """(bytes, None) or (None, why not): the file at path, if it is a regular file, not a link (nor are its parent
     folders), and at most `limit` bytes. O_NONBLOCK: a FIFO in its place cannot hang the read."""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    # the folders opened as paths only (O_PATH): passing through needs no right to list them (the fallback's
+    # scratch folders are passable, not listable)
+    walk = getattr(os, "O_PATH", os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_DIRECTORY
     folder = fd = None
     try:
-        folder = os.open("/", flags | os.O_DIRECTORY)
+        folder = os.open("/", walk)
         parts = [p for p in path.split("/") if p]
         for part in parts[:-1]:
-            inner = os.open(part, flags | os.O_DIRECTORY, dir_fd=folder)
+            inner = os.open(part, walk, dir_fd=folder)
             os.close(folder)
             folder = inner
         fd = os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=folder)
