@@ -27,6 +27,10 @@ From the master notebook (the one in the repository, with the solutions):
 - by default it is the graded edition: the checks of the exercises that ask for a value confirm the answer's form
   only and hold no fingerprint of it (teacher/graded_edition.py); `--practice` keeps the master's checks, with
   their instant verdicts (a loop can find those answers: not for marks). The intro says which edition it is.
+- the optional parts' switches (`RUN_GOING_FURTHER`, `RUN_GOING_DEEPER`, `RUN_APPENDIX`) start off, since no grade
+  depends on them, so that *Run all* trains only the core; the intro says so, and how long the assignment takes;
+- only the notebook's own cells wait for an exercise (the plumbing knows them by a fingerprint of their code):
+  a cell the student adds, or changes, always runs.
 
 The exercise conventions it relies on are in `find_exercises`; the tests are in tests/test_teacher.py.
 """
@@ -34,6 +38,7 @@ The exercise conventions it relies on are in `find_exercises`; the tests are in 
 import argparse
 import ast
 import copy
+import hashlib
 import json
 import re
 import sys
@@ -195,6 +200,16 @@ exercise on it runs **yours**.
 **What to do.** Work from the top. At each exercise, write your code or value in its cell in place of `None` and
 run the cell: its check says "not attempted yet", "wrong" (and why) or "right". OPENING
 
+**How long.** The graded exercises run from section 4 to section 13.1 (exercise 10) and 15.1 (exercise 11): about
+4.5-5 hours for a first reading with every exercise (Part 1 with its 9 exercises 3.5-4 hours, then sections 12-13.1
+and 15.1). The rest of sections 13-16 and the appendix are optional reading.
+
+**What you can switch off.** No setting changes your grade: the grader runs your notebook again with its own small
+settings and judges only your answers. This edition starts with the optional parts' training off
+(`RUN_GOING_FURTHER`, `RUN_GOING_DEEPER` and `RUN_APPENDIX` are `False` in section 2; set one to `True` to see that
+part trained), so *Run all* trains only the core: about a minute on 2 CPU cores. `SPREAD_SEEDS = 1` (section 10.1's
+extra seeds) and a smaller `EPOCHS` (section 8's training) shorten it further.
+
 **What is graded.** EXERCISE_COUNT exercises, each right or not (your teacher says how many points each is
 worth):
 
@@ -209,13 +224,19 @@ in Jupyter *File > Download*. Not a PDF, not a `.py` export.
 
 **Keep the notebook's cells.** Don't delete, rename or reorder cells, don't rename your answers
 (`EXAMPLE_NAMES`, ...) and don't change the check cells (the folded ones titled "Check for exercise N"): the
-grader finds your answers by them. You may add cells of your own to try things.
+grader finds your answers by them. You may add cells of your own to try things: they always run.
+
+**If something breaks.** A `NameError` in an exercise's cell (after a restart the kernel has forgotten every cell):
+run the cells above it first (Jupyter: *Run > Run All Above Selected Cell*; Colab: *Runtime > Run before*); the
+verdicts already given are kept. A check cell deleted by mistake: *Edit > Undo Delete Cell* (Jupyter, or the key
+`z`; Colab: *Edit > Undo*, Ctrl+M Z), or copy it from a fresh copy of this file (your teacher has it); the grader
+puts every check cell back before it grades, so a deleted one costs you nothing there.
 
 **What waits for which exercise.** From an exercise that asks for a function on, the notebook runs your function,
-so a cell after it does not run until that exercise is right: it says *Skipped: this cell needs your ...
-(exercise N), which is not right yet*. The exercises' own cells and their checks still run (unless they need
-something a skipped cell makes), so *Run all* works at any point. Get the exercise right, then run the cells
-below it again (or *Run all*).
+so a cell of the notebook after it does not run until that exercise is right: it says *Skipped: this cell needs
+your ... (exercise N), which is not right yet*. The exercises' own cells and their checks still run (unless they
+need something a skipped cell makes), and so do the cells you add, so *Run all* works at any point. Get the
+exercise right, then run the cells below it again (or *Run all*).
 
 DEPENDENCY_TABLE"""
 
@@ -225,8 +246,11 @@ STUDENT_EDITION_BLOCKS = {}  # exercise number -> your function the cells below 
 PLUMBING = '''# @title Student edition: cells that need an exercise you have not got right yet are skipped
 import ast
 import builtins
+import hashlib
 import re
 
+# the notebook's own code cells, by a fingerprint of their code: only they wait for an exercise; yours always run
+NOTEBOOK_CELLS = set(CELL_FINGERPRINTS)
 # the exercises' checks and their numbers: a cell that defines or calls one always runs, so every check can tell
 # you how you are doing, and it tells where in the notebook you are
 EXERCISE_CHECKS = CHECK_NUMBERS
@@ -266,6 +290,12 @@ def _missing_names(text):
     return {name for name in loaded - defined if name not in globals() and not hasattr(builtins, name)}
 
 
+def cell_fingerprint(text):
+    """A short fingerprint of a cell's code, blind to trailing spaces and to blank lines at either end."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    return hashlib.sha256("\\n".join(lines).strip("\\n").encode()).hexdigest()[:16]
+
+
 def _kept(line):
     """A line a skipped reference cell still runs: require_exercise(...), and name = my_name if my_name exists."""
     match = _KEEP.match(line)
@@ -291,6 +321,8 @@ def skip_cells_waiting_for_an_exercise(lines):
         waiting = {n: name for n, name in waiting.items() if results.get(n) is not True}
         if not waiting:
             return lines
+        if cell_fingerprint(text) not in NOTEBOOK_CELLS:  # a cell you added or changed: it runs as you wrote it
+            return lines
         if _ALWAYS_RUN.search(text) and not own and not (here and _missing_names(text)):
             return lines
         n = min(waiting)
@@ -309,6 +341,26 @@ def skip_cells_waiting_for_an_exercise(lines):
 _transformers = get_ipython().input_transformers_post
 _transformers[:] = [t for t in _transformers if getattr(t, "__name__", None) != "skip_cells_waiting_for_an_exercise"]
 _transformers.append(skip_cells_waiting_for_an_exercise)  # once, also when this cell runs again'''
+
+
+def cell_fingerprint(text):
+    """A short fingerprint of a cell's code, blind to trailing spaces and to blank lines at either end (the same
+    function as the plumbing's, which fingerprints a cell's code as the kernel gets it)."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    return hashlib.sha256("\n".join(lines).strip("\n").encode()).hexdigest()[:16]
+
+
+OPTIONAL_PARTS = re.compile(r"^(RUN_GOING_FURTHER|RUN_GOING_DEEPER|RUN_APPENDIX) = True\b[ \t]*(#[ \t]*)?(.*)$", re.M)
+
+
+def optional_parts_off(text):
+    """The settings cell with the optional parts' switches False: no grade depends on them (the grader sets its own)."""
+
+    def off(match):
+        said = match.group(3).split(";")[0].strip()
+        return f"{match.group(1)} = False  # {said + '; ' if said else ''}True runs it (no grade depends on it)"
+
+    return OPTIONAL_PARTS.sub(off, text)
 
 
 BADGE = re.compile(r"\[!\[Open [Ii]n (Colab|Kaggle)\]\(([^)\s]*)\)\]\(([^)\s]*)\)[ \t]*\n?")
@@ -362,6 +414,7 @@ def set_badges(text, urls):
 # In the edition none of that is true. Whole paragraphs, phrases and sentences are replaced in order; any
 # sentence that still says one of CONTRADICTS is left out.
 PARAGRAPHS = [re.compile(r"^\*\*The express path\b"), re.compile(r"^\w+ new readers estimated this path\b")]  # left out
+EXPRESS_BLOCK = re.compile(r"<details><summary><b>The express path\b.*?</details>[ \t]*\n*", re.S)  # folded, left out
 PHRASES = [  # (pattern, the edition's words)
     (re.compile(r";?[ \t]*\*\*express path[^|*\n]*\*\*"), ""),  # the express path's time in the parts' table
     (
@@ -408,6 +461,7 @@ def edition_words(text):
 
     Paragraphs that say nothing of the kind are kept as they are, with the blank lines between them.
     """
+    text = EXPRESS_BLOCK.sub("", text)
     parts = re.split(r"(\n{2,})", text)  # paragraph, blank lines, paragraph, ...
     kept = []
     for at in range(0, len(parts), 2):
@@ -628,10 +682,15 @@ def build(master, badges=None, name="student.ipynb", master_name=MASTER.name, pr
         if cell["cell_type"] == "markdown" and not {"exercise", "solution"} & set(tags(cell)):
             text = set_badges(edition_words(source(cell)), badges)
             cell["source"] = text.replace(master_name, name)  # the commands it gives run the edition
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and "parameters" in tags(cell):
+            cell["source"] = optional_parts_off(source(cell))
     for i, n in reversed(worked_from(master, exercises)):
         nb["cells"].insert(i + 1, printout_cell(master, exercises, i, n))
     checks = json.dumps({ex.check_name: ex.number for ex in exercises.values()})
-    plumbing = new_code_cell(PLUMBING.replace("CHECK_NUMBERS", checks), PLUMBING_ID)
+    own = sorted({cell_fingerprint(python_source(source(c))) for c in nb["cells"] if c["cell_type"] == "code"})
+    plumbing = PLUMBING.replace("CHECK_NUMBERS", checks).replace("CELL_FINGERPRINTS", json.dumps(own))
+    plumbing = new_code_cell(plumbing, PLUMBING_ID)
     nb["cells"].insert(helper_index(nb) + 1, plumbing)
     note = nbformat.v4.new_markdown_cell(graded.with_intro_words(intro(master, exercises, badges), exercises, practice))
     note["id"], note["metadata"] = NOTE_ID, {"student_edition": True}

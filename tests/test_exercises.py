@@ -379,7 +379,7 @@ WRONG = {
         (lambda P, Y: -np.mean(np.sum(Y * np.log(P + 1e-7), axis=1)), "caps the loss"),
         (lambda P, Y: -np.mean(np.sum(Y * np.log(P + 1e-8), axis=1)), "caps the loss"),
         (lambda P, Y: -np.mean(np.sum(Y * np.log(P + 1e-6), axis=1)), "added"),
-        (lambda P, Y: -np.mean(np.sum(Y * np.log(np.clip(P, 1e-12, 1)), axis=1)), "caps the loss"),
+        (lambda P, Y: -np.mean(np.sum(Y * np.log(np.clip(P, 1e-10, 1)), axis=1)), "a floor above the 1e-12"),
     ],
     "my_relu_backward": [
         (lambda dA, Z: dA * (Z >= 0), "exactly 0"),
@@ -390,13 +390,13 @@ WRONG = {
         (lambda dA, Z: np.multiply(dA, Z > 0, out=dA), "in place"),
     ],
     "dW1_11": [
-        (0.7293, "left out the ReLU"),
-        (0.3491, "times too small"),
-        (-0.6981, "sign"),
+        (0.3647, "left out the ReLU"),
+        (0.1745, "times too small"),
+        (-0.3491, "sign"),
         (1.3963, "dW1[2, 1]"),
-        (-0.9725, "dW1[1, 0]"),
+        (-0.4862, "dW1[1, 0]"),
         (0.5, "is not dW1[1, 1]"),
-        ("0.6981", "one number"),
+        ("0.3491", "one number"),
     ],
     "my_numerical_gradient": [
         (numerical_gradient_one_sided, "one-sided"),
@@ -746,7 +746,7 @@ def test_no_check_or_helper_holds_an_answer():
         "beta * v + g",
         "(P - Y) @",
         "X.T @",
-        "0.6981",
+        "0.3491",
         "(784, 128)",
         "(128, 10)",
         '"diverges"}',
@@ -918,3 +918,213 @@ def test_values_never_raise_and_verdicts_never_crash_on_odd_answers(notebook_glo
         assert is_plain(values), values
         status, why = fresh_verdict(n, through_json(values))
         assert status == ("not attempted" if odd is None else "wrong") and isinstance(why, str), (odd, status, why)
+
+
+# Issue 29: every message names the real slip; the checks and the cells as students really use them.
+
+
+def verdict_of(notebook_globals, n, answer):
+    """(status, why) of exercise n's check on answer, as the kernel's values and the grader's verdict give it."""
+    return fresh_verdict(n, through_json(kernel_values(notebook_globals, n, answer)))
+
+
+def test_exercise_1_says_the_values_are_right_only_when_every_case_is(notebook_globals):
+    """A float64 one-hot that also ignores n_classes: the verdict names the width, never "the values are right"."""
+    status, why = verdict_of(notebook_globals, 1, lambda y, n_classes=10: np.eye(10)[y])
+    assert status == "wrong" and "values are right" not in why and "(4, 10)" in why, why
+    status, why = verdict_of(notebook_globals, 1, one_hot_float64)  # only the dtype is wrong: said so
+    assert status == "wrong" and "values are right on every case" in why and "float64" in why, why
+
+
+def test_exercise_3_reports_every_wrong_shape():
+    namespace = {"np": np}
+    exec(SOURCE[HELPER], namespace)
+    exec(SOURCE[ROLE[3]["check"]], namespace)
+    values = namespace["values_3"]({**SHAPES, "dW2": (10, 128), "db1": (5, 128), "dA1": None})
+    status, why = namespace["verdict_3"](values)
+    assert status == "wrong" and why.startswith("3 of the 4 shapes to fix (1 right)"), why
+    assert "dW2 is not (10, 128)" in why and "db1 is not (5, 128)" in why and "no prediction for dA1" in why, why
+    assert "dW1" not in why.replace("dW1 is", ""), "a right shape is not named as wrong"
+
+
+def floor_cross_entropy(floor):
+    """The task's rule with a given floor: raise every probability below it to it, then the mean of -log."""
+    return lambda P, Y: float(-np.sum(Y * np.log(np.maximum(P, floor))) / len(P))
+
+
+def test_exercise_4_enforces_the_rule_its_task_states(notebook_globals):
+    """Any floor 0 < epsilon <= 1e-12 is right (np.clip(P, 1e-12, 1) too), a larger one is wrong, and the task says
+    exactly that; finfo.tiny is described as the smallest positive normal number."""
+    task = SOURCE[ROLE[4]["exercise"]]
+    assert "0 < \\varepsilon \\le 10^{-12}" in task and "27.6" in task and "6 significant digits" in task
+    for floor in (1e-12, 1e-300, np.finfo(np.float64).tiny, 5e-324):
+        assert verdict_of(notebook_globals, 4, floor_cross_entropy(floor))[0] == "right", floor
+    clip = lambda P, Y: float(-np.sum(Y * np.log(np.clip(P, 1e-12, 1))) / len(P))  # noqa: E731
+    assert verdict_of(notebook_globals, 4, clip)[0] == "right"
+    for floor in (2e-12, 1e-10, 1e-7):
+        status, why = verdict_of(notebook_globals, 4, floor_cross_entropy(floor))
+        assert status == "wrong" and "a floor above the 1e-12 the task allows" in why, (floor, why)
+    text = "\n".join(SOURCE)
+    assert "smallest positive *normal* number" in SOURCE[ROLE[4]["solution"]]
+    assert not re.search(r"smallest positive number", text), "finfo.tiny is the smallest positive normal number"
+
+
+def numerical_gradient_whole_rows(f, x, h=1e-5):
+    """Nudges x[i], a whole row of a 2-D x, at once: each row of the result holds the row's gradients summed."""
+    grad = np.zeros_like(x)
+    for i in range(len(x)):
+        old = x[i].copy()
+        x[i] = old + h
+        f_plus = f()
+        x[i] = old - h
+        f_minus = f()
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def numerical_gradient_flat_index(f, x, h=1e-5):
+    """Counts to x.size but indexes x[i] with one index: a row of a 2-D x, and past its last row an IndexError."""
+    grad = np.zeros_like(x)
+    for i in range(x.size):
+        old = np.copy(x[i])
+        x[i] = old + h
+        f_plus = f()
+        x[i] = old - h
+        f_minus = f()
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def test_exercise_7_names_the_shape_slip_for_a_2d_x(notebook_globals):
+    status, why = verdict_of(notebook_globals, 7, numerical_gradient_whole_rows)
+    assert status == "wrong" and "x of shape (3, 4)" in why and "the whole row x[i] moves at once" in why, why
+    assert not why.startswith("relative error"), why
+    status, why = verdict_of(notebook_globals, 7, numerical_gradient_flat_index)
+    assert status == "wrong" and "IndexError" in why and "whole row of a 2-D array" in why, why
+
+
+def test_exercise_8s_hint_agrees_with_what_a_learner_sees():
+    """The hint says some stored gradients equal their reference exactly and others do not: np.array_equal agrees."""
+    task = SOURCE[ROLE[8]["exercise"]]
+    assert "never exactly equal" not in task and "some happen to be exactly equal" in task
+    namespace = {"np": np}
+    exec(SOURCE[HELPER], namespace)
+    exec(SOURCE[ROLE[8]["check"]], namespace)
+    grads, reference = namespace["bug_grads"], namespace["bug_reference"]
+    agree = [k for k in reference if np.allclose(grads[k], reference[k])]
+    exact = [k for k in agree if np.array_equal(grads[k], reference[k])]
+    assert exact and set(agree) - set(exact), (agree, exact)
+    assert "never expected" not in code_or_markdown_containing("`compare` prints, like makemore's `cmp`")
+
+
+def code_or_markdown_containing(text):
+    return next(s for s in SOURCE if text in s)
+
+
+def momentum_without_return(params, grads, velocity, lr, beta):
+    for k in params:
+        velocity[k] *= beta
+        velocity[k] += grads[k]
+        params[k] -= lr * velocity[k]
+
+
+def momentum_old_velocity_without_return(params, grads, velocity, lr, beta):
+    for k in params:
+        params[k] -= lr * velocity[k]
+        velocity[k] = beta * velocity[k] + grads[k]
+
+
+def softmax_without_return(Z):
+    E = np.exp(Z - np.max(Z, axis=1)[:, None])
+    E / np.sum(E, axis=1)[:, None]
+
+
+def test_a_function_without_return_is_told_so_not_not_attempted(notebook_globals, capsys):
+    status, why = verdict_of(notebook_globals, 11, momentum_without_return)
+    assert status == "wrong" and "the step is right, but your function returns None" in why, why
+    assert "return params" in why
+    status, why = verdict_of(notebook_globals, 11, momentum_old_velocity_without_return)
+    assert status == "wrong" and "old velocity" in why and "also, your function returns None" in why, why
+    status, why = verdict_of(notebook_globals, 2, softmax_without_return)
+    assert status == "wrong" and "returns None: it has no return line" in why, why
+    assert run_exercise(notebook_globals, 11, answer=momentum_without_return) is False
+    assert "not attempted" not in capsys.readouterr().out
+    for n in (2, 11):  # the stubs, `return None  # your code here`, are still "not attempted yet"
+        assert run_exercise(notebook_globals, n) is None
+
+
+def test_a_typo_that_reads_another_cells_variable_is_named(notebook_globals):
+    """np.log(p) for np.log(P), with a p left by another cell (a dict of parameters): the verdict names the slip."""
+    namespace = {"np": np, "p": {"W1": np.zeros((2, 2))}}
+    exec(
+        "def my_cross_entropy(P, Y):\n    return float(-np.sum(Y * np.log(np.maximum(p, 1e-300))) / len(P))\n",
+        namespace,
+    )
+    status, why = verdict_of(notebook_globals, 4, namespace["my_cross_entropy"])
+    assert status == "wrong" and "p (dict)" in why and "typo" in why, why
+    namespace["p"] = np.array([0.5, 0.5])  # another p: a wrong value, still named
+    status, why = verdict_of(notebook_globals, 4, namespace["my_cross_entropy"])
+    assert status == "wrong" and "p (ndarray)" in why, why
+    assert verdict_of(notebook_globals, 4, floor_cross_entropy(1e-300))[0] == "right"  # no note when right
+
+
+def test_running_the_helper_again_keeps_the_verdicts_so_far():
+    namespace = {"np": np}
+    exec(SOURCE[HELPER], namespace)
+    namespace["EXERCISE_RESULTS"].update({2: True, 4: False})
+    exec(SOURCE[HELPER], namespace)
+    assert namespace["EXERCISE_RESULTS"] == {2: True, 4: False}
+    fresh = {"np": np}
+    exec(SOURCE[HELPER], fresh)
+    assert fresh["EXERCISE_RESULTS"] == {}
+
+
+@pytest.mark.parametrize("n", [n for n, _ in EXERCISES])
+def test_after_a_restart_the_nameerror_says_what_to_do(n):
+    """An answer cell run first in a fresh kernel, or after its check cell but without the helper: the line the
+    traceback shows says to run the cells above first."""
+    for setup in ([], [SOURCE[ROLE[n]["check"]]]):
+        namespace = {"np": np}
+        for text in setup:
+            exec(text, namespace)
+        code = compile(SOURCE[ROLE[n]["answer"]], "answer", "exec")
+        with pytest.raises(NameError) as error:
+            exec(code, namespace)
+        frame = error.traceback[-1]
+        cell = SOURCE[ROLE[n]["answer"]] if frame.path == "answer" else SOURCE[ROLE[n]["check"]]
+        if frame.path != "answer":
+            assert "run_check" in str(error.value)
+        line = cell.splitlines()[frame.lineno]
+        assert "NameError? Run the cells above first" in line, line
+
+
+def test_exercise_6s_rest_of_the_gradients_prints_only_after_its_check(notebook_globals, capsys):
+    cell = code_cell_containing("# the rest of the worked example's gradients")
+    answer = re.search(r"dW1_11 = (-?[\d.]+)", solution_code(6)).group(1)
+    for results, shown in (({}, False), ({6: False}, True), ({6: True}, True)):
+        exec(cell, dict(notebook_globals, EXERCISE_RESULTS=results))
+        out = capsys.readouterr().out
+        assert (answer in out) == shown and ("dW1 =" in out) == shown, out
+
+
+def output_text(cell):
+    """What a code cell's committed outputs show as text."""
+    return "".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", [])
+    )
+
+
+def test_the_committed_run_shows_no_value_exercises_answer():
+    """Exercise 6's number, exercise 3's shapes (6.3 prints whether each gradient has its array's shape, not the
+    shapes) and exercise 9's outcomes are in no committed output."""
+    printed = "".join(output_text(c) for c in CELLS if c["cell_type"] == "code")
+    assert re.search(r"dW1_11 = (-?[\d.]+)", solution_code(6)).group(1) not in printed
+    backward = next(c for c, s in zip(CELLS, SOURCE) if "def backward(params, cache, Y):" in s)
+    assert "True" in output_text(backward)
+    for shape in SHAPES.values():
+        assert str(shape) not in output_text(backward), output_text(backward)
+    for marker in ("def one_epoch_at_rate(", "rate_seeds = range("):
+        shown = output_text(next(c for c, s in zip(CELLS, SOURCE) if marker in s))
+        assert "rate 1.5" not in shown and "check has your predictions" in shown, shown

@@ -405,6 +405,7 @@ RATE_CELLS = ("def one_epoch_at_rate(", "rate_seeds = range(")  # exercise 9's "
 def test_the_try_it_demonstration_reports_that_rate_5_diverges_instead_of_stopping(nb, mnist_small, capsys):
     X_train, y_train, X_dev, y_dev = mnist_small
     settings = dict(HIDDEN_UNITS=128, BATCH_SIZE=128, SEED=0, LEARNING_RATE=0.5)  # as in the notebook
+    settings.update(EXERCISE_RESULTS={9: False})  # it prints once exercise 9's check has the predictions
     run_cells(nb, RATE_CELLS[0], X_train=X_train, y_train=y_train, X_dev=X_dev, y_dev=y_dev, **settings)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["rate 0.05", "rate 0.5", "rate 1.5", "rate 5.0"], lines
@@ -417,7 +418,7 @@ def test_the_risky_rate_demonstration_reports_divergence_instead_of_stopping(nb,
     0.5 mostly still trains), and a 28 x 28 set whose pixels were never divided by 255 (every run diverges at
     once). Both demonstration cells complete either way and report each divergence."""
     X_train, y_train, X_dev, y_dev = mnist_small
-    settings = dict(HIDDEN_UNITS=16, BATCH_SIZE=64, SEED=0, LEARNING_RATE=0.5)
+    settings = dict(HIDDEN_UNITS=16, BATCH_SIZE=64, SEED=0, LEARNING_RATE=0.5, EXERCISE_RESULTS={9: True})
     run_cells(nb, *RATE_CELLS, X_train=3 * X_train, y_train=y_train, X_dev=3 * X_dev, y_dev=y_dev, **settings)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 + 6, lines  # 4 rates on 2,000 images, then 2 rates x 3 seeds
@@ -519,3 +520,99 @@ def test_part_1_keeps_side_topics_in_in_more_depth_notes():
         main_line = re.sub(r"<details>.*?</details>", "", source(cell), flags=re.S)
         found = [topic for topic in SIDE_TOPICS if topic.lower() in main_line.lower()]
         assert not found, f"cell {i} ({cell['id']}) has {found} outside a folded note"
+
+
+def test_exercise_9s_demonstrations_wait_for_its_check(nb, mnist_small, capsys):
+    """Both cells that train at exercise 9's rates print their outcomes only once the check has the predictions."""
+    X_train, y_train, X_dev, y_dev = mnist_small
+    settings = dict(HIDDEN_UNITS=16, BATCH_SIZE=64, SEED=0, LEARNING_RATE=0.5, EXERCISE_RESULTS={})
+    run_cells(nb, *RATE_CELLS, X_train=X_train, y_train=y_train, X_dev=X_dev, y_dev=y_dev, **settings)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all("once exercise 9's check has your predictions" in line for line in lines), lines
+
+
+def top_level_names(text):
+    """(names a cell binds outside its functions, names it reads there): comprehension variables left out."""
+    tree = ast.parse(TransformerManager().transform_cell(text))
+    bound, read, local = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            local |= {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+            stack += [d for d in node.args.defaults if d is not None] if not isinstance(node, ast.ClassDef) else []
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        stack += list(ast.iter_child_nodes(node))
+    return bound - local, read - local
+
+
+def test_no_later_cell_rebinds_a_name_an_earlier_cell_reads():
+    """Running a cell again after the whole notebook gives what it gave the first time: no later cell gives a
+    name it reads from an earlier cell another value (as section 14's `big` once did to 5.3's softmax demo).
+    Random generators are re-created where they are used, so `rng` may be rebound."""
+    cells = [(i, source(c)) for i, c in enumerate(CELLS) if c["cell_type"] == "code"]
+    names = {i: top_level_names(text) for i, text in cells}
+    found = []
+    for i, _ in cells:
+        bound, read = names[i]
+        for name in sorted(read - bound - {"rng"}):
+            before = [j for j, _ in cells if j < i and name in names[j][0]]
+            after = [j for j, _ in cells if j > i and name in names[j][0]]
+            if before and after:
+                found.append(f"cell {i} reads {name!r} from cell {before[-1]}; cell {after[0]} binds it again")
+    assert not found, "\n".join(found)
+
+
+def opening_words(markdown):
+    """Words a reader sees in the opening (badges, HTML tags and closed folds left out; a fold's title counted)."""
+    markdown = re.sub(r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)", "", markdown)
+    summaries = " ".join(re.findall(r"<summary>(.*?)</summary>", markdown, re.S))
+    visible = re.sub(r"<details>.*?</details>", " ", markdown, flags=re.S) + " " + summaries
+    return len(re.findall(r"[A-Za-z0-9][\w'.,%/-]*", re.sub(r"<[^>]+>", " ", visible)))
+
+
+def test_the_opening_is_short_and_gives_one_set_of_times():
+    """Issue 29: the cells before section 1 in about 300 words; each part's time the same wherever it is given."""
+    opening = "\n\n".join(source(c) for c in CELLS[: markdown_index(r"^## 1\. ")] if c["cell_type"] == "markdown")
+    assert opening_words(opening) <= 320, opening_words(opening)
+    assert "How these times were found" not in opening and "OpenBLAS" not in opening
+    second = source(CELLS[markdown_index(r"^# Second course")])
+    for part, hours in (("15", "2-2.5 hours"), ("16", "4-5 hours")):
+        assert f"{part}: {hours}" in opening and hours in second, (part, hours)
+    assert "1-1.25 hours" in opening and "1-1.25 hours" in second
+    assert "1-1.5 hours" in source(CELLS[markdown_index(r"^# Part 2\. ")]) and "1-1.5 hours" in opening
+    assert "3.5-4 hours" in source(CELLS[markdown_index(r"^# Part 1\. ")]) and "3.5-4 hours" in opening
+
+
+def first_markdown_with(pattern):
+    return next(i for i, c in enumerate(CELLS) if c["cell_type"] == "markdown" and re.search(pattern, source(c)))
+
+
+def test_terms_come_with_their_definitions_and_cross_references_point_where_the_text_is():
+    """SGD is named where gradient descent is drawn; exercise 3 says what dW2 names before section 6 defines it and
+    points at shapes above it; section 8 says what OpenBLAS and its threads have to do with rounding; the express
+    path sends the reader to section 7's opening, where the small float64 network is explained."""
+    sgd = first_markdown_with(r"\bSGD\b")
+    assert "**stochastic gradient descent**" in source(CELLS[sgd]) and sgd < markdown_index(r"^## 5\. ")
+    task = next(source(c) for c in CELLS if source(c).startswith("**Exercise 3:"))
+    assert "`dW2` is the gradient of the loss with respect to" in task
+    assert "forward pass above" not in task and "*The whole picture*" in task
+    blas = first_markdown_with(r"OpenBLAS")
+    assert markdown_index(r"^## 8\. ") < blas < markdown_index(r"^## 9\. ")
+    assert "threads" in source(CELLS[blas]) and "every addition rounds" in source(CELLS[blas])
+    assert "In more depth: why the number of threads changes the rounding" in source(CELLS[blas])
+    express = re.search(r"^- \[ \] 7: (.*(?:\n  .*)*)", source(CELLS[0]), re.M).group(1)
+    assert "its opening" in express and "float64" in express and "7.1's text" not in express
+    assert "float64" in source(CELLS[markdown_index(r"^## 7\. ")])
+
+
+def test_exercise_5s_answer_is_not_the_label_of_the_figure_above_it():
+    drawing = code_cell_with("def draw_computation_graph(")
+    assert "\\mathbb{1}[Z_1 > 0]" not in drawing and "exercise 5" in drawing

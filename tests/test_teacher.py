@@ -351,6 +351,42 @@ def test_small_edition_skips_what_needs_an_unfinished_exercise_and_unblocks_when
         assert not errors(nb)
 
 
+def test_small_edition_runs_the_students_own_cells_while_an_exercise_waits(small, tmp_path):
+    """Issue 29: only the notebook's own cells wait for an exercise; a cell the student adds, or changes, runs as
+    written, while the notebook's cells around it are still skipped."""
+    from nbclient import NotebookClient
+
+    _, edition = small
+    nb = copy_of(edition)
+    first_reference = se.find_exercises(nb)[1].references[0]
+    scratch = nbformat.v4.new_code_cell('print("my own try:", 6 * 7)  ')  # trailing spaces: still the student's
+    nb.cells.insert(first_reference + 1, scratch)
+    end = next(c for c in nb.cells if se.source(c) == 'print("the end")')
+    end.source = 'print("the end, changed by me")'
+    untouched = nb.cells[first_reference + 2]
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel():
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, i)
+    assert text_of(scratch) == "my own try: 42\n"
+    assert text_of(end) == "the end, changed by me\n"
+    assert SKIPPED.match(text_of(nb.cells[first_reference])).groups() == ("double", "1")
+    assert SKIPPED.match(text_of(untouched)), text_of(untouched)
+
+
+def test_the_plumbing_fingerprints_a_cell_as_the_edition_does():
+    """The kernel side (the plumbing cell's own function) and the build side agree, blind to trailing spaces and to
+    blank lines at either end, and tell a changed cell apart."""
+    code = re.search(r"^def cell_fingerprint\(text\):\n(?:    .*\n|\n)+", se.PLUMBING.replace("\\\\", "\\"), re.M)
+    namespace = {"hashlib": __import__("hashlib")}
+    exec(code.group(0), namespace)
+    for text in ('print("x")\n', '\n\nprint("x")  \n\n', "def f(x):\n    return x\n\n\nf(1)\n"):
+        assert namespace["cell_fingerprint"](text) == se.cell_fingerprint(text)
+    assert se.cell_fingerprint('print("x")') == se.cell_fingerprint('\nprint("x")   \n')
+    assert se.cell_fingerprint('print("x")') != se.cell_fingerprint('print("y")')
+
+
 # what the full notebook says of itself, which the edition must not say (the edition's own words, issue 21 §3)
 FULL_NOTEBOOK_SAYS = re.compile(
     r"express path|folded solution|solution \(click|Solution to exercise|own version follows|notebook's (own )?version|"
@@ -497,6 +533,31 @@ def test_student_edition_of_the_notebook_says_what_to_hand_in_what_is_graded_and
     rows = re.findall(r"^\| (\d+): `(\w+)` \| your `(\w+)`, from (.+?) on \| (.+) \|$", text, re.M)
     assert [row[:4] for row in rows] == expected
     assert all(row[4].startswith("every later cell except the exercises' own") for row in rows)
+
+
+def test_student_edition_of_the_notebook_says_how_long_what_to_switch_off_and_how_to_recover(real):
+    """Issue 29: the assignment's own time (it reaches 13.1 and 15.1), the optional parts off by default (no grade
+    depends on them: the grader sets its own), and what to do after a restart or a deleted check cell."""
+    import prepare
+
+    master, edition = real
+    text = edition.cells[1].source
+    for words in ("4.5-5 hours", "13.1 (exercise 10)", "15.1 (exercise 11)", "No setting changes your grade"):
+        assert words in text, words
+    for words in ("`RUN_GOING_FURTHER`, `RUN_GOING_DEEPER` and `RUN_APPENDIX` are `False`", "`SPREAD_SEEDS = 1`"):
+        assert words in text, words
+    for words in ("NameError", "Run All Above", "Undo Delete Cell", "puts every check cell back", "they always run"):
+        assert words in text, words
+    exercises = se.find_exercises(master)
+    sections = {n: se.section_of(master, ex.task) for n, ex in exercises.items()}
+    assert sections[10] == "section 13.1" and sections[11] == "section 15.1", sections
+    settings = next(c for c in edition.cells if "parameters" in se.tags(c)).source
+    master_settings = next(c for c in master.cells if "parameters" in se.tags(c)).source
+    for name in ("RUN_GOING_FURTHER", "RUN_GOING_DEEPER", "RUN_APPENDIX"):
+        assert re.search(rf"^{name} = True\b", master_settings, re.M)
+        assert re.search(rf"^{name} = False  # .*no grade depends on it\)$", settings, re.M), name
+        assert prepare.SMALL_SETTINGS[name] is False  # the grader's own setting: the edition's default costs nothing
+    assert "express path" not in "\n".join(c.source for c in edition.cells if c.cell_type == "markdown").lower()
 
 
 def test_student_edition_of_the_notebook_carries_the_worked_examples_printout(real):
