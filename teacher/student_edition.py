@@ -416,6 +416,7 @@ def set_badges(text, urls):
 PARAGRAPHS = [re.compile(r"^\*\*The express path\b"), re.compile(r"^\w+ new readers estimated this path\b")]  # left out
 EXPRESS_BLOCK = re.compile(r"<details><summary><b>The express path\b.*?</details>[ \t]*\n*", re.S)  # folded, left out
 PHRASES = [  # (pattern, the edition's words)
+    (re.compile(r"\s*\(how: the README\)"), ""),  # the README is the repository's, which students do not get
     (re.compile(r";?[ \t]*\*\*express path[^|*\n]*\*\*"), ""),  # the express path's time in the parts' table
     (
         re.compile(

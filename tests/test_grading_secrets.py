@@ -623,7 +623,7 @@ def test_an_error_of_the_graders_last_cell_reaches_the_student_as_its_type_only(
     events = [{"event": "final", "error": "ValueError: hidden input [[1.2345678, 700.25]]", "timed_out": False}]
     run = Run(events=events, seconds=1.0, stopped_by=None, values=None)
     prepared = type("Prepared", (), {"nb": nbformat.v4.new_notebook(), "redefinitions": {}})()
-    options = type("Options", (), {"notebook_timeout": 600, "final_timeout": 660})()
+    options = type("Options", (), {"notebook_timeout": 600, "final_timeout": 660, "memory": 3 * 2**30})()
     sub = Submission("eve", "", None)
     rows, notes = reports.verdict_rows_and_notes(
         sub, {1: se.Exercise(1, "one", 0, 1, 2, None)}, None, prepared, run, {}, {1: 1}, options
