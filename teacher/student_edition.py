@@ -224,7 +224,8 @@ in Jupyter *File > Download*. Not a PDF, not a `.py` export.
 
 **Keep the notebook's cells.** Don't delete, rename or reorder cells, don't rename your answers
 (`EXAMPLE_NAMES`, ...) and don't change the check cells (the folded ones titled "Check for exercise N"): the
-grader finds your answers by them. You may add cells of your own to try things: they always run.
+grader finds your answers by them. You may add cells of your own to try things: they always run (an exact copy of
+one of the notebook's own cells waits as the original does).
 
 **If something breaks.** A `NameError` in an exercise's cell (after a restart the kernel has forgotten every cell):
 run the cells above it first (Jupyter: *Run > Run All Above Selected Cell*; Colab: *Runtime > Run before*); the
