@@ -578,7 +578,8 @@ def test_the_same_grades_as_grade_py(gradescope_class, mode):
             assert test["max_score"] == {"1": 2, "2": 1, "3": 3}[row["exercise"]]
             assert test["output"] == f"**{row['status']}**: {gradescope.markdown(row['detail'])}", (name, test)
             assert test["output_format"] == "md" and test["name"] == f"Exercise {row['exercise']}: {row['title']}"
-        assert results["output"].startswith(f"# Feedback for {name}\n"), results["output"]
+        assert results["output"].startswith(f"Feedback for {name}\n"), results["output"]  # the plain-text file
+        assert results["output_format"] == "text"
     assert runs[mode, "ada"]["results"]["score"] == 6.0 and runs[mode, "ben"]["results"]["score"] == 0.0
     gus = runs[mode, "gus"]["results"]
     assert gus["score"] == 0 and "not gradable" in gus["tests"][0]["output"], gus
