@@ -214,6 +214,20 @@ def numerical_gradient_one_sided(f, x, h=1e-5):
     return grad
 
 
+def numerical_gradient_large_h(f, x, h=1e-2):
+    """A right centred difference, with the default h changed to 1e-2: its error is of the order of 1e-5."""
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        f_plus = f()
+        x[idx] = old - h
+        f_minus = f()
+        x[idx] = old
+        grad[idx] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
 def centred_difference_with(divide):
     """A centred difference whose last step, divide(f_plus - f_minus, h), is a learner's slip."""
 
@@ -256,6 +270,14 @@ def momentum_averaged(params, grads, velocity, lr, beta):
     for k in params:
         velocity[k] = beta * velocity[k] + (1 - beta) * grads[k]
         params[k] -= lr * velocity[k]
+    return params
+
+
+def momentum_lr_in_velocity(params, grads, velocity, lr, beta):
+    """The learning rate folded into the velocity: on a case with lr = 1 - beta it looks like the averaged form."""
+    for k in params:
+        velocity[k] = beta * velocity[k] + lr * grads[k]
+        params[k] -= velocity[k]
     return params
 
 
@@ -400,6 +422,7 @@ WRONG = {
     ],
     "my_numerical_gradient": [
         (numerical_gradient_one_sided, "one-sided"),
+        (numerical_gradient_large_h, "an h far larger than the default 1e-5"),
         (numerical_gradient_over_h, "divide by 2h"),
         (numerical_gradient_times_h, "multiplies by h instead of dividing"),  # (f_plus - f_minus) / 2 * h
         (numerical_gradient_of_a_copy, "not a copy"),
@@ -429,6 +452,7 @@ WRONG = {
     ],
     "my_momentum_update": [
         (momentum_averaged, "averaged form"),
+        (momentum_lr_in_velocity, "lr scales only the parameters' step"),
         (momentum_old_velocity, "old velocity"),
         (momentum_velocity_not_stored, "velocity you were given did not change"),
         (momentum_new_dict, "in place"),
