@@ -216,16 +216,7 @@ def numerical_gradient_one_sided(f, x, h=1e-5):
 
 def numerical_gradient_large_h(f, x, h=1e-2):
     """A right centred difference, with the default h changed to 1e-2: its error is of the order of 1e-5."""
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        f_plus = f()
-        x[idx] = old - h
-        f_minus = f()
-        x[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * h)
-    return grad
+    return centred_difference_with(lambda difference, h: difference / (2 * h))(f, x, h)
 
 
 def centred_difference_with(divide):
