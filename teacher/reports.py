@@ -25,9 +25,13 @@ def verdict_rows(sub, exercises, checks, prepared, run, hidden, points, options)
 
 
 def error_type(error):
-    """'ValueError' of 'ValueError: ...': the type only, when it is a plain name; else None."""
+    """'ValueError' of 'ValueError: ...': the type only, when it is a plain name; else None. An OS error keeps the
+    standard words of its number ('OSError: No space left on device'), from the system's table, not its message."""
     match = re.match(r"(\w{1,40})(:|$)", str(error or ""))
-    return match.group(1) if match else None
+    if not match:
+        return None
+    number = re.match(r"\w+: \[Errno (\d{1,4})\]", str(error))
+    return f"{match.group(1)}: {os.strerror(int(number.group(1)))}" if number else match.group(1)
 
 
 def without_final_error_text(run):
