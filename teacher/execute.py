@@ -181,7 +181,8 @@ def why_no_values(prepared, run, options):
         return f"the cell starting {first_line(cells[cell].source)!r}"
 
     memory = f"{options.memory / 2**30:.3g} GB" if options.memory else "its"
-    if run.out_of_memory and (died or not run.events or not final):
+    finished = any(e["event"] == "finished" for e in run.events)
+    if run.out_of_memory and (died or not final or not finished):
         place = f" in {where(died)}" if died else f" while {where(started[-1])} ran" if started else ""
         return f"out of memory{place}: the submission's processes used more than the {memory} limit in all"
     if died:

@@ -118,6 +118,16 @@ def peak(provisioner):
         return None
 
 
+def first_to_go(pid):
+    """The kernel, and every process it starts, first in line for the out-of-memory killer (oom_score_adj 1000, which
+    children inherit): a submission over its memory loses its own processes, not this runner and its report."""
+    try:
+        with open(f"/proc/{int(pid)}/oom_score_adj", "w") as f:
+            f.write("1000")
+    except (OSError, TypeError, ValueError):  # not Linux, or no such process: nothing to do
+        pass
+
+
 def main(notebook, cell_timeout, final_timeout):
     given = json.loads(sys.stdin.read())
     sys.stdin.close()
@@ -139,6 +149,7 @@ def main(notebook, cell_timeout, final_timeout):
         with client.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             provisioner = client.km.provisioner
             record(event="kernel", pid=getattr(provisioner, "pid", None), pgid=getattr(provisioner, "pgid", None))
+            first_to_go(getattr(provisioner, "pid", None))
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
