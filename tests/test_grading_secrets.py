@@ -173,7 +173,8 @@ def test_brute_forcing_the_value_exercises_through_the_edition(real):
 
 def test_the_form_check_agrees_with_the_masters_verdict(real):
     """What the graded check calls not attempted or wrong (its form), the grader calls so too, for the same
-    reason; what it calls answered, the grader judges right or wrong."""
+    reason (the master's words may add how many other parts are right: the form check cannot know); what it calls
+    answered, the grader judges right or wrong."""
     from test_exercises import WRONG
 
     master, graded, _ = real
@@ -195,8 +196,8 @@ def test_the_form_check_agrees_with_the_masters_verdict(real):
             verdict = checks.verdict(n, judge.strict(json.loads(json.dumps(collect.encode(values)))))
             if form[0] == "answered":
                 assert verdict[0] in ("right", "wrong"), (n, attempt, verdict)
-            else:
-                assert form == verdict, (n, attempt, form, verdict)
+            else:  # the same status and slip; the master may add how many others are right, which the form cannot
+                assert form[0] == verdict[0] and form[1] in verdict[1], (n, attempt, form, verdict)
 
 
 # ---------------------------------------------------------------------------------------------- the secret
