@@ -474,7 +474,7 @@ def secret_class(real, tmp_path_factory):
     by_name = {e.learner_name: n for n, e in ex.items()}
     honest = {
         "ada": answered(graded, right),  # every answer right, in the graded edition
-        "dee": answered(graded, {**right, by_name["dW1_11"]: "dW1_11 = 0.7293"}),  # the ReLU left out: a slip
+        "dee": answered(graded, {**right, by_name["dW1_11"]: "dW1_11 = 0.3647"}),  # the ReLU left out: a slip
     }
     attacks = {
         "mallory": lookup_submission(graded, "mallory", checks),
