@@ -239,13 +239,7 @@ def grade(submissions, options, only=None):
             (gradebook, book_columns, book),
             (teacher_notes, NOTES_COLUMNS, notes),
         ]:
-            merged = merge_rows(path, columns, new, students, update)
-            partial = path.with_name(f".{path.name}.part")
-            try:
-                write_csv(partial, columns, merged)
-                os.replace(partial, path)  # a crash never leaves half a file
-            finally:
-                partial.unlink(missing_ok=True)
+            write_csv(path, columns, merge_rows(path, columns, new, students, update))  # whole, or not at all
 
     pool = ThreadPoolExecutor(max_workers=options.jobs)
     try:

@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import html
+import io
 import os
 import re
 import sys
@@ -163,11 +164,13 @@ def merge_rows(path, columns, new_rows, students, update):
 
 
 def write_csv(path, columns, rows):
+    """The CSV, written whole through replace_file: a crash never leaves half a file, and a link is not followed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    replace_file(path, text.getvalue().encode("utf-8"))
 
 
 def gradebook_columns(exercises):
